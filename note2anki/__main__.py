@@ -1,0 +1,3 @@
+from note2anki.cli import main
+
+main()

@@ -1,0 +1,104 @@
+"""Command line: parse options, run the pipeline, print, pick the exit code (0 ok, 1 problems, 2 usage).
+
+Results go to stdout; diagnostics, summaries and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from note2anki import __version__
+from note2anki.config import Config, ConfigError, load_config
+from note2anki.export import ExportError
+from note2anki.model import BuildResult, CardKind
+from note2anki.pipeline import run
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+def _vault_options(fn: F) -> F:
+    fn = click.option(
+        "--config",
+        "config_path",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="Settings file (default: note2anki.toml at the vault root, if present).",
+    )(fn)
+    fn = click.argument("vault", type=click.Path(exists=True, file_okay=False, path_type=Path))(fn)
+    return fn
+
+
+def _config(vault: Path, config_path: Path | None, **overrides: Any) -> Config:
+    try:
+        config = load_config(vault, config_path)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _report(result: BuildResult, quiet: bool) -> None:
+    for d in result.diagnostics:
+        if not quiet or d.severity.value == "error":
+            click.echo(d.format(), err=True)
+    if quiet:
+        return
+    summary = (
+        f"note2anki: {result.notes_read} notes read, {result.count(CardKind.CUE)} cue cards, "
+        f"{result.count(CardKind.SUMMARY)} summary cards, {len(result.media)} media files, "
+        f"{len(result.errors)} errors, {len(result.warnings)} warnings"
+    )
+    if result.output is not None:
+        summary += f" -> {result.output}"
+    click.echo(summary, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="note2anki")
+def cli() -> None:
+    """Turn a vault of Markdown Cornell notes into Anki decks.
+
+    \b
+    Example:
+        note2anki build ~/Obsidian/Study -o study.apkg
+    """
+
+
+@cli.command()
+@_vault_options
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the deck (default: <vault folder name>.apkg in the current folder).",
+)
+@click.option("--deck", help="Put every card in this deck instead of <subject>::<textbook>.")
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+def build(vault: Path, config_path: Path | None, output: Path | None, deck: str | None, quiet: bool) -> None:
+    """Build an Anki deck (.apkg) from the notes in VAULT.
+
+    Every cue question with an answer becomes a card; each note's summary becomes one more.
+    Importing the deck again updates cards instead of duplicating them.
+
+    \b
+    Example:
+        note2anki build samples -o samples.apkg
+    """
+    config = _config(vault, config_path, deck=deck)
+    out = output or Path(f"{vault.resolve().name}.apkg")
+    try:
+        result = run(vault, config, out=out)
+    except ExportError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _report(result, quiet)
+    sys.exit(EXIT_PROBLEMS if result.errors else EXIT_OK)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,88 @@
+"""Settings: built-in defaults that cover the Cornell template, optionally overridden by `note2anki.toml`."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+CONFIG_FILE = "note2anki.toml"
+
+
+class ConfigError(Exception):
+    """The configuration file cannot be used; the message says which key and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Config:
+    # Section headings, compared after dropping emoji, symbols, emphasis markers and spaces (see text.heading_key).
+    cue_headings: tuple[str, ...] = ("단서 질문", "Cue questions", "Questions")
+    summary_headings: tuple[str, ...] = ("핵심 요약", "Summary")
+    #: other template headings: each ends a cue or summary section whatever its level
+    other_headings: tuple[str, ...] = ("핵심 필기", "복습알림", "복습 알림", "Notes", "Review")
+    #: toggle and label bullets whose children are the real content (Notion toggles, summary labels)
+    wrappers: tuple[str, ...] = ("핵심 요약 접기", "전체 내용 접기", "AI 요약", "직접 요약")
+    #: template text that is never a question or a summary item
+    placeholders: tuple[str, ...] = ("질문1", "학습내용을 몇문장으로 압축하여 정리한다.")
+    #: sub-headings in a cue section that close it off rather than ask something: no card
+    non_question_headings: tuple[str, ...] = (
+        "결론", "정리", "마무리", "참고", "참고 자료", "Conclusion", "Takeaways", "References", "Wrap-up",
+    )
+    subject_keys: tuple[str, ...] = ("과목", "subject")
+    textbook_keys: tuple[str, ...] = ("교재", "textbook", "book")
+    include: tuple[str, ...] = ("**/*.md",)
+    exclude: tuple[str, ...] = ()
+    #: deck name; a `::` part whose placeholders are all empty is dropped; nothing left -> default_deck
+    deck: str = "{subject}::{textbook}"
+    #: tag templates; a tag whose placeholder is empty is left out
+    tags: tuple[str, ...] = ("subject::{subject}", "textbook::{textbook}")
+    #: deck for notes with neither subject nor textbook; empty means the vault's folder name
+    default_deck: str = ""
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], origin: str) -> Config:
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"{origin}: unknown key(s) {', '.join(unknown)}; "
+                f"allowed keys are: {', '.join(sorted(known))}"
+            )
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            default = getattr(cls(), key)
+            if isinstance(default, tuple):
+                if isinstance(value, str):
+                    value = [value]
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ConfigError(f"{origin}: `{key}` must be a list of strings")
+                values[key] = tuple(value)
+            elif not isinstance(value, str):
+                raise ConfigError(f"{origin}: `{key}` must be a string")
+            else:
+                values[key] = value
+        return dataclasses.replace(cls(), **values)
+
+
+def load_config(vault: Path, path: Path | None = None) -> Config:
+    """Read `path`, or `note2anki.toml` at the vault root when it exists, else use the defaults."""
+    if path is None:
+        candidate = vault / CONFIG_FILE
+        if not candidate.is_file():
+            return Config()
+        path = candidate
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration: {exc.strerror}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return Config.from_mapping(data, str(path))

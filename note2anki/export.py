@@ -1,0 +1,171 @@
+"""Stage 5: write rendered cards as an `.apkg` with genanki, byte-for-byte reproducibly.
+
+The export contract with Anki (see README "How identity works"):
+- note types have fixed ids and frozen field/template names and order, so Anki never imports a "+" copy;
+- a note's GUID comes from its note's vault path and its normalised prompt, never from the answer;
+- the zip has fixed entry times and order, so identical input gives identical bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import genanki
+
+from note2anki.markdown import heading_key
+from note2anki.model import CardKind, MediaFile, RenderedCard
+
+CSS = """\
+.card { font-family: -apple-system, "Segoe UI", "Apple SD Gothic Neo", "Noto Sans KR", sans-serif;
+  font-size: 18px; line-height: 1.55; text-align: left; color: #1d1d1f; background: #fff;
+  max-width: 46em; margin: 0 auto; padding: 0 .6em; word-break: keep-all; overflow-wrap: anywhere; }
+.nightMode .card, .card.nightMode { color: #e6e6e6; background: #1e1e1e; }
+.n2a-context { font-size: .72em; color: #888; margin-bottom: .8em; }
+.n2a-question { font-weight: 600; }
+.n2a-source { font-size: .7em; color: #888; margin-top: 1.2em; }
+img { max-width: 100%; height: auto; }
+table { border-collapse: collapse; } th, td { border: 1px solid #8884; padding: .2em .5em; }
+pre { overflow-x: auto; padding: .6em; background: #8881; border-radius: 4px; }
+code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: .9em; }
+mark { background: #ffe36e; color: inherit; } .nightMode mark { background: #7a6a00; }
+.n2a-missing { color: #b00; } .nightMode .n2a-missing { color: #f77; }
+"""
+
+_CONTEXT = '<div class="n2a-context">{{Subject}}{{#Textbook}} · {{Textbook}}{{/Textbook}} · {{%s}}</div>'
+
+# Field and template names and their order are part of the contract with every collection that ever
+# imported a deck: changing them makes Anki import a "+" copy. Change only HTML/CSS inside templates.
+CUE_MODEL = genanki.Model(
+    1607392319,
+    "note2anki Cue",
+    fields=[{"name": n} for n in ("Question", "Answer", "Subject", "Textbook", "Note", "Source")],
+    templates=[
+        {
+            "name": "Cue",
+            "qfmt": _CONTEXT % "Note" + '<div class="n2a-question">{{Question}}</div>',
+            "afmt": '{{FrontSide}}<hr id="answer"><div class="n2a-answer">{{Answer}}</div>'
+            '<div class="n2a-source">{{Source}}</div>',
+        }
+    ],
+    css=CSS,
+)
+SUMMARY_MODEL = genanki.Model(
+    1607392320,
+    "note2anki Summary",
+    fields=[{"name": n} for n in ("Title", "Summary", "Subject", "Textbook", "Source")],
+    templates=[
+        {
+            "name": "Summary",
+            "qfmt": _CONTEXT % "Source" + '<div class="n2a-question">{{Title}}</div>',
+            "afmt": '{{FrontSide}}<hr id="answer"><div class="n2a-answer">{{Summary}}</div>',
+        }
+    ],
+    css=CSS,
+)
+MODELS = {CardKind.CUE: CUE_MODEL, CardKind.SUMMARY: SUMMARY_MODEL}
+
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+class ExportError(Exception):
+    """The deck cannot be written (disk, permissions); the previous deck, if any, is left intact."""
+
+
+def build_time() -> float:
+    """`SOURCE_DATE_EPOCH` when set (reproducible builds), else now."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    return float(epoch) if epoch.isdigit() else time.time()
+
+
+def card_guid(card: RenderedCard, ordinal: int = 0) -> str:
+    """Stable identity: note path + normalised prompt (+ ordinal for a repeated question)."""
+    key = heading_key(card.prompt) or card.prompt
+    parts: list[object] = [card.kind.value, card.source, key]
+    if ordinal:
+        parts.append(ordinal)
+    return str(genanki.guid_for(*parts))
+
+
+def assign_guids(cards: Sequence[RenderedCard]) -> list[str]:
+    seen: dict[tuple[CardKind, str, str], int] = {}
+    guids = []
+    for card in cards:
+        k = (card.kind, card.source, heading_key(card.prompt) or card.prompt)
+        ordinal = seen.get(k, 0)
+        seen[k] = ordinal + 1
+        guids.append(card_guid(card, ordinal))
+    return guids
+
+
+def deck_id(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:6], "big") + (1 << 50)
+
+
+class _Note(genanki.Note):  # type: ignore[misc]
+    """A genanki note whose `mod` is its own, not the package build time."""
+
+    def __init__(self, *args: object, mod: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.mod = mod
+
+    def write_to_db(self, cursor: sqlite3.Cursor, timestamp: float, deck_id: int, id_gen: object) -> None:
+        super().write_to_db(cursor, self.mod, deck_id, id_gen)
+
+
+def _package(cards: Sequence[RenderedCard], guids: Sequence[str], mod: int) -> genanki.Package:
+    decks: dict[str, genanki.Deck] = {}
+    for card, guid in zip(cards, guids):
+        deck = decks.get(card.deck)
+        if deck is None:
+            deck = decks[card.deck] = genanki.Deck(deck_id(card.deck), card.deck)
+        note = _Note(model=MODELS[card.kind], fields=list(card.fields), tags=list(card.tags), guid=guid, mod=mod)
+        deck.add_note(note)
+    return genanki.Package([decks[name] for name in sorted(decks)])
+
+
+def write_apkg(
+    cards: Sequence[RenderedCard], media: Iterable[MediaFile], out: Path, timestamp: float | None = None
+) -> None:
+    """Write the deck to `out` atomically: a temporary file renamed into place only when complete."""
+    stamp = int(build_time() if timestamp is None else timestamp)
+    package = _package(cards, assign_guids(cards), stamp)
+    files = sorted({m.name: m for m in media}.values(), key=lambda m: m.name)
+    out = out.resolve()
+    tmp_dir = out.parent
+    with tempfile.TemporaryDirectory(prefix=".note2anki-") as work:
+        db_path = Path(work) / "collection.anki2"
+        conn = sqlite3.connect(db_path)
+        try:
+            # genanki numbers notes and cards from this counter: fixed start, fixed ids, same bytes.
+            package.write_to_db(conn.cursor(), stamp, iter(range(stamp * 1000, 1 << 62)))
+            conn.commit()
+        finally:
+            conn.close()
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=tmp_dir)
+        try:
+            with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
+                _add(zf, "collection.anki2", db_path.read_bytes())
+                _add(zf, "media", json.dumps({str(i): m.name for i, m in enumerate(files)}).encode())
+                for i, m in enumerate(files):
+                    _add(zf, str(i), m.path.read_bytes())
+            os.replace(tmp_name, out)
+        except BaseException as exc:
+            Path(tmp_name).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from exc
+            raise
+
+
+def _add(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    zf.writestr(info, data)

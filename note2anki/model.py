@@ -1,0 +1,141 @@
+"""The records passed between pipeline stages.
+
+discover -> SourceFile, parse -> ParsedNote, extract -> Card, render -> RenderedCard, export -> BuildResult.
+Every record is frozen; problems found in the user's notes travel as Diagnostic values, never as exceptions.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: A mistune 3 token (a JSON-like dict). Tokens are created by parse, read by extract and render, and
+#: never leave those modules except wrapped in a :class:`Fragment`.
+Token = Mapping[str, Any]
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """A problem in the user's vault: where it is, a stable code, and how to fix it."""
+
+    path: str  # vault-relative, POSIX separators
+    line: int | None
+    code: str
+    severity: Severity
+    message: str
+
+    def format(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.severity.value} {self.code}: {self.message}"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path  # absolute
+    rel: str  # vault-relative, POSIX separators
+
+    @property
+    def title(self) -> str:
+        return Path(self.rel).stem
+
+
+@dataclass(frozen=True)
+class Vault:
+    root: Path
+    name: str
+    notes: tuple[SourceFile, ...]
+    #: every non-note file, keyed by case-folded file name, for Obsidian-style lookup by name
+    attachments: Mapping[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class NoteMeta:
+    subject: str | None
+    textbook: str | None
+    #: tags exactly as the note gives them (frontmatter `tags`, tag links); export normalises them
+    tags: tuple[str, ...]
+    #: tag links from the note's first lines (`[[AWS]] [[Book]]`), used when frontmatter says nothing
+    topics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParsedNote:
+    source: SourceFile
+    meta: NoteMeta
+    body: str  # the Markdown after the frontmatter
+    body_line: int  # 1-based line of the file where `body` starts
+    blocks: tuple[Token, ...]  # mistune AST of `body`
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """A piece of a note's Markdown AST: inline tokens (`inline=True`) or block tokens."""
+
+    tokens: tuple[Token, ...]
+    inline: bool = False
+
+
+class CardKind(str, enum.Enum):
+    CUE = "cue"
+    SUMMARY = "summary"
+
+
+@dataclass(frozen=True)
+class Card:
+    """One Anki note to be: a cue question with its answer, or a note's summary items."""
+
+    kind: CardKind
+    note: ParsedNote
+    #: plain text of the question (cue) or the note title (summary); identity is derived from it
+    prompt: str
+    line: int | None
+    question: Fragment | None = None  # cue cards: the question's inline Markdown
+    answer: Fragment | None = None  # cue cards: the answer's block Markdown
+    items: tuple[Fragment, ...] = ()  # summary cards: one fragment per item
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    path: Path  # absolute, inside the vault
+    name: str  # name inside the deck (content-addressed)
+
+
+@dataclass(frozen=True)
+class RenderedCard:
+    kind: CardKind
+    source: str  # vault-relative path of the note
+    line: int | None
+    prompt: str
+    fields: tuple[str, ...]  # HTML, in note-type field order
+    deck: str
+    tags: tuple[str, ...]  # normalised: NFC, no whitespace
+    media: tuple[MediaFile, ...]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    notes_read: int
+    cards: tuple[RenderedCard, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    output: Path | None = None
+    media: tuple[MediaFile, ...] = ()
+    decks: tuple[str, ...] = ()
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity is Severity.ERROR)
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity is Severity.WARNING)
+
+    def count(self, kind: CardKind) -> int:
+        return sum(1 for c in self.cards if c.kind is kind)

@@ -1,0 +1,137 @@
+"""Stage 2: read a note file into frontmatter metadata and a Markdown AST."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import yaml
+from frontmatter.default_handlers import YAMLHandler
+
+from note2anki import markdown as md
+from note2anki.config import Config
+from note2anki.model import Diagnostic, NoteMeta, ParsedNote, Severity, SourceFile
+
+_YAML = YAMLHandler()
+
+
+def _error(source: SourceFile, line: int | None, code: str, message: str) -> Diagnostic:
+    return Diagnostic(source.rel, line, code, Severity.ERROR, message)
+
+
+def scalar_text(value: Any) -> str | None:
+    """Frontmatter values are typed YAML: dates, numbers, booleans and lists all become text."""
+    if value is None:
+        return None
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        parts = [scalar_text(v) for v in value]
+        return ", ".join(p for p in parts if p) or None
+    text = str(value).strip()
+    return text or None
+
+
+def _lookup(meta: Mapping[str, Any], keys: Iterable[str]) -> str | None:
+    wanted = {md.heading_key(k) for k in keys}
+    for key, value in meta.items():
+        if md.heading_key(str(key)) in wanted:
+            text = scalar_text(value)
+            if text:
+                return text
+    return None
+
+
+def _frontmatter_tags(meta: Mapping[str, Any]) -> tuple[str, ...]:
+    for key, value in meta.items():
+        if md.heading_key(str(key)) == "tags":
+            items = value if isinstance(value, list) else str(value or "").split(",")
+            return tuple(t for t in (scalar_text(i) for i in items) if t)
+    return ()
+
+
+def _topic_links(blocks: list[md.Token]) -> tuple[str, ...]:
+    """Tag links on the note's first lines: a paragraph made only of `[[...]]` links."""
+    for tok in blocks:
+        if md.kind(tok) == "blank_line":
+            continue
+        if md.kind(tok) != "paragraph":
+            return ()
+        inline = [t for t in md.children(tok) if not (md.kind(t) == "text" and not t["raw"].strip())]
+        inline = [t for t in inline if md.kind(t) != "softbreak"]
+        if inline and all(md.kind(t) == "wikilink" for t in inline):
+            return tuple(
+                md.attr(t, "label") or md.attr(t, "target").rsplit("/", 1)[-1] for t in inline
+            )
+        return ()
+    return ()
+
+
+def split_frontmatter(text: str) -> tuple[str | None, str, int]:
+    """(frontmatter YAML or None, body, 1-based line where the body starts)."""
+    if not _YAML.detect(text):
+        return None, text, 1
+    try:
+        fm, body = _YAML.split(text)
+    except ValueError:  # an opening `---` with no closing one: the whole file is body
+        return None, text, 1
+    return fm, body, text.count("\n", 0, len(text) - len(body)) + 1
+
+
+def _yaml_error_line(exc: yaml.YAMLError) -> int | None:
+    mark = getattr(exc, "problem_mark", None)
+    # +2: the mark is 0-based inside the frontmatter, which starts after the opening `---` line.
+    return mark.line + 2 if mark is not None else None
+
+
+def parse(source: SourceFile, config: Config) -> tuple[ParsedNote | None, list[Diagnostic]]:
+    try:
+        raw = source.path.read_bytes()
+    except OSError as exc:
+        return None, [_error(source, None, "N2A001", f"cannot read the file ({exc.strerror}); check its permissions")]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        return None, [
+            _error(source, line, "N2A002", "the file is not valid UTF-8; re-save it as UTF-8 in your editor")
+        ]
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    fm, body, body_line = split_frontmatter(text)
+    meta: Mapping[str, Any] = {}
+    if fm is not None:
+        try:
+            loaded = _YAML.load(fm)
+        except yaml.YAMLError as exc:
+            reason = str(getattr(exc, "problem", None) or exc).strip()
+            return None, [
+                _error(
+                    source,
+                    _yaml_error_line(exc),
+                    "N2A003",
+                    f"the frontmatter is not valid YAML ({reason}); fix the YAML between the `---` lines "
+                    "(quote values that contain `:` or `#`)",
+                )
+            ]
+        if isinstance(loaded, Mapping):
+            meta = loaded
+        elif loaded is not None:
+            return None, [
+                _error(source, 2, "N2A004", "the frontmatter is not a set of `key: value` lines; rewrite it as such")
+            ]
+    blocks = md.parse_blocks(body)
+    note_meta = NoteMeta(
+        subject=_nfc(_lookup(meta, config.subject_keys)),
+        textbook=_nfc(_lookup(meta, config.textbook_keys)),
+        tags=_frontmatter_tags(meta),
+        topics=_topic_links(blocks),
+    )
+    return ParsedNote(source, note_meta, body, body_line, tuple(blocks)), []
+
+
+def _nfc(text: str | None) -> str | None:
+    return unicodedata.normalize("NFC", text) if text else None

@@ -1,0 +1,216 @@
+"""Stage 4: cards to Anki fields (sanitised HTML), tags, deck, and the media files they show."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import posixpath
+import re
+import string
+import unicodedata
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+import nh3
+
+from note2anki import markdown as md
+from note2anki.config import Config
+from note2anki.model import (
+    Card,
+    CardKind,
+    Diagnostic,
+    Fragment,
+    MediaFile,
+    NoteMeta,
+    RenderedCard,
+    Severity,
+    Token,
+    Vault,
+)
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".bmp", ".avif"})
+
+# What may reach a field. Everything else (script, style, iframe, event handlers, javascript: URLs) is
+# removed by nh3; `class` survives so the note type's stylesheet can style callouts and embeds.
+_ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
+    **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
+    "*": {"class"},
+    "th": {"style", *nh3.ALLOWED_ATTRIBUTES["th"]},
+    "td": {"style", *nh3.ALLOWED_ATTRIBUTES["td"]},
+}
+# Characters Anki cannot store in a field (0x1f separates fields) or that are invisible junk.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]|[\ud800-\udfff]")
+
+
+def sanitize(fragment: str) -> str:
+    cleaned = nh3.clean(
+        fragment,
+        attributes=_ALLOWED_ATTRIBUTES,
+        filter_style_properties={"text-align"},
+        url_schemes={"http", "https", "mailto"},
+        link_rel=None,
+    )
+    return clean_text(cleaned)
+
+
+def clean_text(text: str) -> str:
+    return _CONTROL.sub("", unicodedata.normalize("NFC", text))
+
+
+def tag_name(text: str) -> str:
+    """Anki tags are space-separated: NFC, whitespace runs become `_`, no leading `#`."""
+    return "_".join(clean_text(text).lstrip("#").split())
+
+
+class MediaIndex:
+    """Finds attachments the way Obsidian does and names them by content inside the deck."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+        self.files = frozenset(rel for rels in vault.attachments.values() for rel in rels)
+        self._named: dict[str, MediaFile | None] = {}
+
+    def find(self, target: str, note_rel: str) -> str | None:
+        """Vault-relative path of `target` as linked from note `note_rel`, or None."""
+        target = target.strip().replace("\\", "/")
+        if not target or target.startswith("/") or re.match(r"^[a-zA-Z]:", target):
+            return None
+        note_dir = posixpath.dirname(note_rel)
+        for base in (note_dir, ""):
+            candidate = posixpath.normpath(posixpath.join(base, target))
+            if candidate in self.files:
+                return candidate
+        matches = self.vault.attachments.get(PurePosixPath(target).name.casefold(), ())
+        if "/" in target:
+            matches = tuple(m for m in matches if m.casefold().endswith(target.casefold())) or matches
+
+        def distance(rel: str) -> tuple[int, int, str]:
+            common = posixpath.commonpath([note_dir, posixpath.dirname(rel)]) if note_dir else ""
+            shared = len(PurePosixPath(common).parts) if common else 0
+            return (-shared, len(PurePosixPath(rel).parts), rel)
+
+        return min(matches, key=distance) if matches else None
+
+    def media(self, rel: str) -> MediaFile | None:
+        if rel not in self._named:
+            self._named[rel] = self._make(rel)
+        return self._named[rel]
+
+    def _make(self, rel: str) -> MediaFile | None:
+        path = self.vault.root / rel
+        try:
+            real = path.resolve()
+            if not real.is_relative_to(self.vault.root):  # a symlink that leaves the vault
+                return None
+            digest = hashlib.sha256(real.read_bytes()).hexdigest()[:12]
+        except OSError:
+            return None
+        p = PurePosixPath(rel)
+        stem = re.sub(r"[^\w.-]+", "_", p.stem, flags=re.UNICODE).strip("._") or "media"
+        # Content-addressed: two `image 1.png` in different folders never collide, a changed image gets a
+        # new name (so it arrives), an unchanged one keeps its name.
+        return MediaFile(path=real, name=f"{stem}-{digest}{p.suffix.lower()}")
+
+
+class _Renderer:
+    def __init__(self, card: Card, media: MediaIndex) -> None:
+        self.card = card
+        self.index = media
+        self.media: dict[str, MediaFile] = {}
+        self.diagnostics: list[Diagnostic] = []
+
+    def warn(self, code: str, message: str) -> None:
+        rel = self.card.note.source.rel
+        self.diagnostics.append(Diagnostic(rel, self.card.line, code, Severity.WARNING, message))
+
+    def resolve(self, target: str) -> str | None:
+        """The deck media name for a local file reference, or None (warned) when it cannot be packaged."""
+        rel = self.index.find(target, self.card.note.source.rel)
+        found = self.index.media(rel) if rel is not None else None
+        if found is None:
+            self.warn(
+                "N2A301",
+                f"image “{target}” not found in the vault; the card is kept without it "
+                "(add the file to the vault or fix the name)",
+            )
+            return None
+        self.media[found.name] = found
+        return found.name
+
+    def _token(self, tok: Token) -> Token:
+        if md.kind(tok) == "embed":
+            target = str(md.attr(tok, "target", ""))
+            if PurePosixPath(target.split("#", 1)[0]).suffix.lower() in IMAGE_SUFFIXES:
+                name = self.resolve(target)
+                attrs = {**tok["attrs"], "src": name} if name else {**tok["attrs"], "missing": True}
+                return {**tok, "attrs": attrs}
+        elif md.kind(tok) == "image":
+            url = str(md.attr(tok, "url", ""))
+            if not urlsplit(url).scheme:
+                name = self.resolve(unquote(url))
+                if name is None:
+                    return {"type": "text", "raw": md.plain_text(md.children(tok)) or url}
+                return {**tok, "attrs": {**tok["attrs"], "url": name}}
+        return tok
+
+    def html(self, fragment: Fragment) -> str:
+        tokens = md.map_tokens(fragment.tokens, self._token)
+        return sanitize(md.to_html(tokens)).strip()
+
+
+def _values(meta: NoteMeta) -> dict[str, str]:
+    return {"subject": meta.subject or "", "textbook": meta.textbook or ""}
+
+
+def deck_name(meta: NoteMeta, config: Config, vault: Vault) -> str:
+    values = _values(meta)
+    parts = []
+    for part in config.deck.split("::"):
+        names = [f for _, f, _, _ in string.Formatter().parse(part) if f]
+        if names and not any(values.get(n) for n in names):
+            continue
+        text = part.format_map(values).strip()
+        if text:
+            parts.append(clean_text(text))
+    return "::".join(parts) or config.default_deck or vault.name
+
+
+def tags(meta: NoteMeta, config: Config) -> tuple[str, ...]:
+    values = _values(meta)
+    out: list[str] = []
+    for template in config.tags:
+        names = [f for _, f, _, _ in string.Formatter().parse(template) if f]
+        if all(values.get(n) for n in names):
+            out.append(tag_name(template.format_map(values)))
+    if not (meta.subject or meta.textbook):
+        out.extend(tag_name(f"topic::{t}") for t in meta.topics)
+    out.extend(tag_name(t) for t in meta.tags)
+    return tuple(dict.fromkeys(t for t in out if t))
+
+
+def render(card: Card, vault: Vault, config: Config, media: MediaIndex) -> tuple[RenderedCard, list[Diagnostic]]:
+    r = _Renderer(card, media)
+    meta = card.note.meta
+    context = (
+        html.escape(meta.subject or ""),
+        html.escape(meta.textbook or ""),
+        html.escape(card.note.source.title),
+        html.escape(card.note.source.rel),
+    )
+    if card.kind is CardKind.CUE:
+        assert card.question is not None and card.answer is not None
+        fields: tuple[str, ...] = (r.html(card.question), r.html(card.answer), *context)
+    else:
+        items = "".join(f"<li>{r.html(item)}</li>" for item in card.items)
+        fields = (html.escape(card.note.source.title), f"<ul>{items}</ul>", *context[:2], context[3])
+    rendered = RenderedCard(
+        kind=card.kind,
+        source=card.note.source.rel,
+        line=card.line,
+        prompt=clean_text(card.prompt),
+        fields=tuple(clean_text(f) for f in fields),
+        deck=deck_name(meta, config, vault),
+        tags=tags(meta, config),
+        media=tuple(sorted(r.media.values(), key=lambda m: m.name)),
+    )
+    return rendered, r.diagnostics
