@@ -23,11 +23,13 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Config:
-    # Section headings, compared after dropping emoji, symbols, emphasis markers and spaces (see text.heading_key).
-    cue_headings: tuple[str, ...] = ("단서 질문", "Cue questions", "Questions")
-    summary_headings: tuple[str, ...] = ("핵심 요약", "Summary")
+    # Section headings, compared after dropping emoji, symbols, emphasis markers, case and spaces
+    # (markdown.heading_key). A trailing `*` matches any heading that starts with the name
+    # (`단서 질문*` covers `단서 질문 및 답변`); without it the heading must be exactly the name.
+    cue_headings: tuple[str, ...] = ("단서 질문*", "Cue questions", "Questions")
+    summary_headings: tuple[str, ...] = ("핵심 요약*", "Summary")
     #: other template headings: each ends a cue or summary section whatever its level
-    other_headings: tuple[str, ...] = ("핵심 필기", "복습알림", "복습 알림", "Notes", "Review")
+    other_headings: tuple[str, ...] = ("핵심 필기*", "복습알림*", "Notes", "Main notes", "Review")
     #: toggle and label bullets whose children are the real content (Notion toggles, summary labels)
     wrappers: tuple[str, ...] = ("핵심 요약 접기", "전체 내용 접기", "AI 요약", "직접 요약")
     #: template text that is never a question or a summary item

@@ -36,16 +36,19 @@ class _Keys:
         def keys(names: tuple[str, ...]) -> tuple[str, ...]:
             return tuple(k for k in (md.heading_key(n) for n in names) if k)
 
-        self.cue = keys(config.cue_headings)
-        self.summary = keys(config.summary_headings)
-        self.other = keys(config.other_headings)
+        def patterns(names: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
+            return tuple((md.heading_key(n), n.rstrip().endswith("*")) for n in names if md.heading_key(n))
+
+        self.cue = patterns(config.cue_headings)
+        self.summary = patterns(config.summary_headings)
+        self.other = patterns(config.other_headings)
         self.wrappers = frozenset(keys(config.wrappers))
         self.placeholders = frozenset(keys(config.placeholders))
         self.closers = frozenset(keys(config.non_question_headings))
 
     def role(self, key: str) -> str | None:
         for role, names in ((CUE, self.cue), (SUMMARY, self.summary), (OTHER, self.other)):
-            if any(key.startswith(n) for n in names):
+            if any(key.startswith(n) if prefix else key == n for n, prefix in names):
                 return role
         return None
 

@@ -66,7 +66,34 @@ def _render_embed(
     return f'<span class="{css}">{html.escape(label or target)}</span>'
 
 
-PLUGINS: tuple[Any, ...] = ("table", "strikethrough", "mark", _wikilink_plugin)
+_CALLOUT = re.compile(r"\A\s*<p>\[!([\w-]+)\]([+-]?)[ \t]*([^\n<]*)(?:\n|</p>\n?)", re.IGNORECASE)
+
+
+class CardHTMLRenderer(mistune.HTMLRenderer):
+    """mistune's HTML renderer plus Obsidian callouts (`> [!tip] Title`, foldable `[!tip]-`) as titled boxes."""
+
+    def block_quote(self, text: str) -> str:
+        m = _CALLOUT.match(text)
+        if m is None:
+            return super().block_quote(text)
+        kind, title = m.group(1).lower(), m.group(3).strip() or m.group(1).capitalize()
+        body = text[m.end() :].strip()
+        if body and not body.startswith("<"):  # the title paragraph went on over more lines
+            body = "<p>" + body if body.endswith("</p>") else f"<p>{body}</p>"
+        return (
+            f'<div class="callout callout-{html.escape(kind)}"><div class="callout-title">{title}</div>'
+            f'<div class="callout-body">{body}</div></div>\n'
+        )
+
+
+PLUGINS: tuple[Any, ...] = (
+    "table",
+    "mistune.plugins.table.table_in_list",
+    "mistune.plugins.table.table_in_quote",
+    "strikethrough",
+    "mark",
+    _wikilink_plugin,
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -77,7 +104,7 @@ def ast_parser() -> mistune.Markdown:
 @functools.lru_cache(maxsize=1)
 def html_renderer() -> mistune.HTMLRenderer:
     # escape=False keeps the HTML students paste from Notion (<br>, <details>); render.sanitize cleans it.
-    md = mistune.create_markdown(renderer=mistune.HTMLRenderer(escape=False), plugins=list(PLUGINS))
+    md = mistune.create_markdown(renderer=CardHTMLRenderer(escape=False), plugins=list(PLUGINS))
     renderer = md.renderer
     assert isinstance(renderer, mistune.HTMLRenderer)
     return renderer
