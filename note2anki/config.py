@@ -36,7 +36,15 @@ class Config:
     placeholders: tuple[str, ...] = ("질문1", "학습내용을 몇문장으로 압축하여 정리한다.")
     #: sub-headings in a cue section that close it off rather than ask something: no card
     non_question_headings: tuple[str, ...] = (
-        "결론", "정리", "마무리", "참고", "참고 자료", "Conclusion", "Takeaways", "References", "Wrap-up",
+        "결론",
+        "정리",
+        "마무리",
+        "참고",
+        "참고 자료",
+        "Conclusion",
+        "Takeaways",
+        "References",
+        "Wrap-up",
     )
     subject_keys: tuple[str, ...] = ("과목", "subject")
     textbook_keys: tuple[str, ...] = ("교재", "textbook", "book")
@@ -55,8 +63,7 @@ class Config:
         unknown = sorted(set(data) - set(known))
         if unknown:
             raise ConfigError(
-                f"{origin}: unknown key(s) {', '.join(unknown)}; "
-                f"allowed keys are: {', '.join(sorted(known))}"
+                f"{origin}: unknown key(s) {', '.join(unknown)}; allowed keys are: {', '.join(sorted(known))}"
             )
         values: dict[str, Any] = {}
         for key, value in data.items():

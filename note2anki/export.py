@@ -122,11 +122,13 @@ class _Note(genanki.Note):  # type: ignore[misc]
 
 def _package(cards: Sequence[RenderedCard], guids: Sequence[str], mod: int) -> genanki.Package:
     decks: dict[str, genanki.Deck] = {}
-    for card, guid in zip(cards, guids):
+    for card, guid in zip(cards, guids, strict=True):
         deck = decks.get(card.deck)
         if deck is None:
             deck = decks[card.deck] = genanki.Deck(deck_id(card.deck), card.deck)
-        note = _Note(model=MODELS[card.kind], fields=list(card.fields), tags=list(card.tags), guid=guid, mod=mod)
+        note = _Note(
+            model=MODELS[card.kind], fields=list(card.fields), tags=list(card.tags), guid=guid, mod=mod
+        )
         deck.add_note(note)
     return genanki.Package([decks[name] for name in sorted(decks)])
 

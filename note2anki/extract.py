@@ -63,7 +63,11 @@ class _Lines:
 
     def find(self, tokens: list[Token]) -> int | None:
         needle = next(
-            (str(t["raw"]).strip()[:40] for t in md.walk(tokens) if md.kind(t) == "text" and str(t["raw"]).strip()),
+            (
+                str(t["raw"]).strip()[:40]
+                for t in md.walk(tokens)
+                if md.kind(t) == "text" and str(t["raw"]).strip()
+            ),
             None,
         )
         if needle is None:
@@ -167,7 +171,9 @@ class _Extractor:
             return None
         line = self.lines.find(question)
         if md.heading_key(text) in self.keys.placeholders:
-            self.warn(line, "N2A202", f"template placeholder “{text}” left in; delete it or write a real question")
+            self.warn(
+                line, "N2A202", f"template placeholder “{text}” left in; delete it or write a real question"
+            )
             return None
         answer = _answer_blocks(answer)
         if not answer:
@@ -190,7 +196,9 @@ class _Extractor:
                 for item in md.children(tok):
                     yield from self.cue_item(item)
             elif t == "heading" and tok.get("style") != "setext":
-                end = next((j for j in range(i + 1, len(blocks)) if md.kind(blocks[j]) == "heading"), len(blocks))
+                end = next(
+                    (j for j in range(i + 1, len(blocks)) if md.kind(blocks[j]) == "heading"), len(blocks)
+                )
                 yield from self.sub_heading(tok, blocks[i + 1 : end])
                 i = end
                 continue
@@ -254,7 +262,9 @@ class _Extractor:
         question = _strip_label(_join_lines(lines[:split]), _QUESTION_LABEL)
         answer: list[Token] = []
         if split < len(lines):
-            answer.append({"type": "paragraph", "children": _strip_label(_join_lines(lines[split:]), _ANSWER_LABEL)})
+            answer.append(
+                {"type": "paragraph", "children": _strip_label(_join_lines(lines[split:]), _ANSWER_LABEL)}
+            )
         for tok in following:
             if md.kind(tok) == "paragraph":
                 tok = {**tok, "children": _strip_label(md.children(tok), _ANSWER_LABEL)}
@@ -298,7 +308,11 @@ class _Extractor:
         if not text:  # empty bullets, lone images and empty callouts are not summary items
             return
         if md.heading_key(text) in self.keys.placeholders:
-            self.warn(self.lines.find(blocks), "N2A203", f"template placeholder “{text}” left in the summary; replace it")
+            self.warn(
+                self.lines.find(blocks),
+                "N2A203",
+                f"template placeholder “{text}” left in the summary; replace it",
+            )
             return
         yield Fragment(tuple(blocks))
 
@@ -340,7 +354,13 @@ def extract(note: ParsedNote, config: Config) -> tuple[list[Card], list[Diagnost
             seen[key] = card.line
     if items:
         cards.append(
-            Card(kind=CardKind.SUMMARY, note=note, prompt=note.source.title, line=summary_line, items=tuple(items))
+            Card(
+                kind=CardKind.SUMMARY,
+                note=note,
+                prompt=note.source.title,
+                line=summary_line,
+                items=tuple(items),
+            )
         )
     return cards, ex.diagnostics
 

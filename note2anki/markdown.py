@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from re import Match
-from typing import Any
+from typing import Any, cast
 
 import mistune
 from mistune.core import BlockState, InlineState
@@ -52,9 +52,7 @@ def _render_wikilink(renderer: Any, target: str, label: str) -> str:
     return f'<span class="n2a-link">{html.escape(text)}</span>'
 
 
-def _render_embed(
-    renderer: Any, target: str, label: str, src: str = "", missing: bool = False
-) -> str:
+def _render_embed(renderer: Any, target: str, label: str, src: str = "", missing: bool = False) -> str:
     """Embeds reach the renderer after render.resolve_media has filled `src` for files it packaged."""
     if src:
         size = ""
@@ -70,7 +68,7 @@ _CALLOUT = re.compile(r"\A\s*<p>\[!([\w-]+)\]([+-]?)[ \t]*([^\n<]*)(?:\n|</p>\n?
 
 
 class CardHTMLRenderer(mistune.HTMLRenderer):
-    """mistune's HTML renderer plus Obsidian callouts (`> [!tip] Title`, foldable `[!tip]-`) as titled boxes."""
+    """mistune's HTML renderer plus Obsidian callouts (`> [!tip] Title`, foldable `[!tip]-`) as boxes."""
 
     def block_quote(self, text: str) -> str:
         m = _CALLOUT.match(text)
@@ -113,7 +111,7 @@ def html_renderer() -> mistune.HTMLRenderer:
 def parse_blocks(text: str) -> list[Token]:
     tokens = ast_parser()(text)
     assert isinstance(tokens, list)
-    return tokens
+    return cast("list[Token]", tokens)
 
 
 def to_html(tokens: Iterable[Token]) -> str:

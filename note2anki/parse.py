@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import unicodedata
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -12,7 +14,7 @@ from frontmatter.default_handlers import YAMLHandler
 
 from note2anki import markdown as md
 from note2anki.config import Config
-from note2anki.model import Diagnostic, NoteMeta, ParsedNote, Severity, SourceFile
+from note2anki.model import Diagnostic, NoteMeta, ParsedNote, Severity, SourceFile, Token
 
 _YAML = YAMLHandler()
 
@@ -54,7 +56,7 @@ def _frontmatter_tags(meta: Mapping[str, Any]) -> tuple[str, ...]:
     return ()
 
 
-def _topic_links(blocks: list[md.Token]) -> tuple[str, ...]:
+def _topic_links(blocks: list[Token]) -> tuple[str, ...]:
     """Tag links on the note's first lines: a paragraph made only of `[[...]]` links."""
     for tok in blocks:
         if md.kind(tok) == "blank_line":
@@ -64,35 +66,45 @@ def _topic_links(blocks: list[md.Token]) -> tuple[str, ...]:
         inline = [t for t in md.children(tok) if not (md.kind(t) == "text" and not t["raw"].strip())]
         inline = [t for t in inline if md.kind(t) != "softbreak"]
         if inline and all(md.kind(t) == "wikilink" for t in inline):
-            return tuple(
-                md.attr(t, "label") or md.attr(t, "target").rsplit("/", 1)[-1] for t in inline
-            )
+            return tuple(md.attr(t, "label") or md.attr(t, "target").rsplit("/", 1)[-1] for t in inline)
         return ()
     return ()
 
 
-def split_frontmatter(text: str) -> tuple[str | None, str, int]:
-    """(frontmatter YAML or None, body, 1-based line where the body starts)."""
-    if not _YAML.detect(text):
-        return None, text, 1
-    try:
-        fm, body = _YAML.split(text)
-    except ValueError:  # an opening `---` with no closing one: the whole file is body
-        return None, text, 1
-    return fm, body, text.count("\n", 0, len(text) - len(body)) + 1
+@dataclass(frozen=True)
+class _Split:
+    frontmatter: str | None
+    frontmatter_line: int  # 1-based line of the file where the YAML starts
+    body: str
+    body_line: int  # 1-based line of the file where the body starts
 
 
-def _yaml_error_line(exc: yaml.YAMLError) -> int | None:
-    mark = getattr(exc, "problem_mark", None)
-    # +2: the mark is 0-based inside the frontmatter, which starts after the opening `---` line.
-    return mark.line + 2 if mark is not None else None
+def split_frontmatter(text: str) -> _Split:
+    """Separate the `---` fenced YAML from the body, keeping track of line numbers."""
+    boundary = _YAML.FM_BOUNDARY
+    start = boundary.match(text)
+    end = boundary.search(text, start.end()) if start else None
+    if start is None or end is None:  # no frontmatter, or an opening `---` never closed
+        return _Split(None, 1, text, 1)
+    line = functools.partial(text.count, "\n", 0)
+    return _Split(
+        text[start.end() : end.start()], line(start.end()) + 1, text[end.end() :], line(end.end()) + 1
+    )
+
+
+def _yaml_error_line(exc: yaml.YAMLError, first_line: int) -> int | None:
+    # Where the broken construct began (an unclosed `[`) says more than where the parser gave up.
+    mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
+    return mark.line + first_line if mark is not None else None
 
 
 def parse(source: SourceFile, config: Config) -> tuple[ParsedNote | None, list[Diagnostic]]:
     try:
         raw = source.path.read_bytes()
     except OSError as exc:
-        return None, [_error(source, None, "N2A001", f"cannot read the file ({exc.strerror}); check its permissions")]
+        return None, [
+            _error(source, None, "N2A001", f"cannot read the file ({exc.strerror}); check its permissions")
+        ]
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -101,17 +113,17 @@ def parse(source: SourceFile, config: Config) -> tuple[ParsedNote | None, list[D
             _error(source, line, "N2A002", "the file is not valid UTF-8; re-save it as UTF-8 in your editor")
         ]
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    fm, body, body_line = split_frontmatter(text)
+    split = split_frontmatter(text)
     meta: Mapping[str, Any] = {}
-    if fm is not None:
+    if split.frontmatter is not None:
         try:
-            loaded = _YAML.load(fm)
+            loaded = _YAML.load(split.frontmatter)
         except yaml.YAMLError as exc:
             reason = str(getattr(exc, "problem", None) or exc).strip()
             return None, [
                 _error(
                     source,
-                    _yaml_error_line(exc),
+                    _yaml_error_line(exc, split.frontmatter_line),
                     "N2A003",
                     f"the frontmatter is not valid YAML ({reason}); fix the YAML between the `---` lines "
                     "(quote values that contain `:` or `#`)",
@@ -121,16 +133,21 @@ def parse(source: SourceFile, config: Config) -> tuple[ParsedNote | None, list[D
             meta = loaded
         elif loaded is not None:
             return None, [
-                _error(source, 2, "N2A004", "the frontmatter is not a set of `key: value` lines; rewrite it as such")
+                _error(
+                    source,
+                    split.frontmatter_line,
+                    "N2A004",
+                    "the frontmatter is not a set of `key: value` lines; rewrite it as such",
+                )
             ]
-    blocks = md.parse_blocks(body)
+    blocks = md.parse_blocks(split.body)
     note_meta = NoteMeta(
         subject=_nfc(_lookup(meta, config.subject_keys)),
         textbook=_nfc(_lookup(meta, config.textbook_keys)),
         tags=_frontmatter_tags(meta),
         topics=_topic_links(blocks),
     )
-    return ParsedNote(source, note_meta, body, body_line, tuple(blocks)), []
+    return ParsedNote(source, note_meta, split.body, split.body_line, tuple(blocks)), []
 
 
 def _nfc(text: str | None) -> str | None:

@@ -47,4 +47,3 @@ def run(root: Path, config: Config, out: Path | None = None) -> BuildResult:
 
 def _order(d: Diagnostic) -> tuple[str, int, str, str]:
     return (d.path, d.line or 0, d.code, d.message)
-

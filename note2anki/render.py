@@ -8,7 +8,7 @@ import posixpath
 import re
 import string
 import unicodedata
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 import nh3
@@ -188,7 +188,9 @@ def tags(meta: NoteMeta, config: Config) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t for t in out if t))
 
 
-def render(card: Card, vault: Vault, config: Config, media: MediaIndex) -> tuple[RenderedCard, list[Diagnostic]]:
+def render(
+    card: Card, vault: Vault, config: Config, media: MediaIndex
+) -> tuple[RenderedCard, list[Diagnostic]]:
     r = _Renderer(card, media)
     meta = card.note.meta
     context = (

@@ -1,4 +1,4 @@
-"""Import built decks into a real Anki collection (the official `anki` package) and read back what a student sees."""
+"""Import built decks into a real Anki collection (the official `anki` package); read back the result."""
 
 from __future__ import annotations
 

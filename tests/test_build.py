@@ -1,0 +1,231 @@
+"""End to end: the README's main job on samples/, the seed note, re-import, and broken notes."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from note2anki import Config, run
+from note2anki.cli import cli
+from tests.anki_collection import AnkiCollection, squash
+from tests.conftest import ROOT
+
+SAMPLES = ROOT / "samples"
+SEED_DIR = ROOT.parent / "shared" / "seed"
+
+CUE, SUMMARY = "note2anki Cue", "note2anki Summary"
+
+
+def build_cli(vault: Path, out: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["build", str(vault), "-o", str(out), *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_samples_build_and_import(tmp_path: Path, anki: AnkiCollection) -> None:
+    out = tmp_path / "samples.apkg"
+    code, stdout, stderr = build_cli(SAMPLES, out)
+    assert code == 0, stderr
+    assert stdout == ""
+    assert re.search(
+        r"8 notes read, 26 cue cards, 7 summary cards, 2 media files, 0 errors, 4 warnings", stderr
+    )
+
+    log = anki.import_deck(out)
+    assert (log.new, log.duplicate, log.conflicting) == (33, 0, 0)
+    notes = anki.notes()
+    assert anki.note_type_names() == [
+        "Basic",
+        "Basic (and reversed card)",
+        "Basic (optional reversed card)",
+        "Basic (type in the answer)",
+        "Cloze",
+        "Image Occlusion",
+        CUE,
+        SUMMARY,
+    ]
+    assert anki.card_count() == 33
+
+    per_note: dict[str, tuple[int, int]] = {}
+    for n in notes:
+        cue, summ = per_note.get(n.fields["Source"], (0, 0))
+        per_note[n.fields["Source"]] = (cue + (n.note_type == CUE), summ + (n.note_type == SUMMARY))
+    assert per_note == {
+        "AWS/IAM 권한.md": (3, 1),
+        "AWS/S3 기초.md": (4, 1),
+        "AWS/VPC Subnets.md": (3, 1),
+        "Algorithms/이분 탐색.md": (3, 1),
+        "Algorithms/해시 테이블 (손으로 고친 노트).md": (6, 1),
+        "Networking/DNS 조회 과정.md": (3, 1),
+        "Networking/TCP Handshake.md": (4, 1),
+    }
+    decks = {n.fields["Source"]: n.decks for n in notes}
+    assert decks["AWS/S3 기초.md"] == ("AWS::클라우드 입문 노트",)
+    assert decks["AWS/VPC Subnets.md"] == ("AWS::Practical Cloud Networking",)
+    assert decks["Networking/TCP Handshake.md"] == ("Networking::Computer Networks Field Guide",)
+    assert decks["Algorithms/이분 탐색.md"] == ("Algorithms::코딩 테스트 필수 알고리즘",)
+    s3 = next(n for n in notes if n.fields["Source"] == "AWS/S3 기초.md")
+    assert sorted(s3.tags) == ["storage", "subject::AWS", "textbook::클라우드_입문_노트", "입문"]
+
+    # Every image an answer references is in the collection's media folder, with the bytes from the vault.
+    referenced = {
+        src
+        for n in notes
+        for src in re.findall(r'<img src="([^"]+)"', n.fields["Answer"] if n.note_type == CUE else "")
+    }
+    assert len(referenced) == 2
+    media_dir = Path(anki.col.media.dir())
+    assert referenced <= anki.media_files()
+    assert {(media_dir / name).read_bytes() for name in referenced} == {
+        (SAMPLES / "attachments" / "image 1.png").read_bytes(),
+        (SAMPLES / "Networking" / "handshake.png").read_bytes(),
+    }
+
+
+SEED_EXPECTED_SHAPES = ["<ol>", "<p>", "<p>", "<p>", "<p>", "<p><strong>", "<p>", "<p>", "<ol>"]
+
+
+def assert_seed_shape(vault: Path, out: Path, anki: AnkiCollection) -> None:
+    result = run(vault, Config(), out=out)
+    assert result.errors == ()
+    anki.import_deck(out)
+    notes = anki.notes()
+    cue = [n for n in notes if n.note_type == CUE]
+    summary = [n for n in notes if n.note_type == SUMMARY]
+    assert len(cue) == 9
+    assert [
+        squash(n.fields["Answer"])[: len(s)] for n, s in zip(cue, SEED_EXPECTED_SHAPES, strict=True)
+    ] == SEED_EXPECTED_SHAPES
+    assert "<strong>" in cue[-1].fields["Answer"] and "<li>" in cue[0].fields["Answer"]
+    assert len(summary) == 1
+    assert squash(summary[0].fields["Summary"]).count("<li>") == 5
+
+
+def test_seed_shaped_fixture(tmp_path: Path, anki: AnkiCollection) -> None:
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    shutil.copy(ROOT / "tests" / "cases" / "seed_shape.md", vault / "Section 04- ECS.md")
+    assert_seed_shape(vault, tmp_path / "out.apkg", anki)
+
+
+@pytest.mark.skipif(not SEED_DIR.is_dir(), reason="../shared/seed is not next to this clone")
+def test_real_seed_note(tmp_path: Path, anki: AnkiCollection) -> None:
+    assert_seed_shape(SEED_DIR, tmp_path / "seed.apkg", anki)
+
+
+def test_rebuild_reimport_updates_without_duplicates(
+    write_vault, tmp_path: Path, anki: AnkiCollection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    note = (ROOT / "tests" / "cases" / "paragraph_answer.md").read_text(encoding="utf-8")
+    vault = write_vault({"net/arp.md": note})
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1750000000")
+    run(vault, Config(), out=tmp_path / "v1.apkg")
+    run(vault, Config(), out=tmp_path / "v1-again.apkg")
+    assert anki.import_deck(tmp_path / "v1.apkg").new == 2
+    again = anki.import_deck(tmp_path / "v1-again.apkg")
+    assert (again.new, len(anki.notes())) == (0, 2)
+    ids = {n.guid: n.id for n in anki.notes()}
+
+    (vault / "net/arp.md").write_text(note.replace("on the local link", "on the same LAN"), encoding="utf-8")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1750000100")
+    run(vault, Config(), out=tmp_path / "v2.apkg")
+    log = anki.import_deck(tmp_path / "v2.apkg")
+    assert (log.new, log.updated) == (0, 2)
+    notes = anki.notes()
+    assert {n.guid: n.id for n in notes} == ids  # same notes, updated in place
+    assert "on the same LAN" in notes[0].fields["Answer"]
+
+
+def test_bad_yaml_is_reported_and_rest_still_builds(
+    write_vault, tmp_path: Path, anki: AnkiCollection
+) -> None:
+    good = (ROOT / "tests" / "cases" / "paragraph_answer.md").read_text(encoding="utf-8")
+    vault = write_vault(
+        {
+            "good.md": good,
+            "broken.md": "---\n⭕과목: AWS\n⭕교재: [unclosed\n---\n### 단서 질문\n\n- Q?\n    A.\n",
+        }
+    )
+    code, stdout, stderr = build_cli(vault, tmp_path / "out.apkg")
+    assert code == 1
+    assert stdout == ""
+    assert re.search(
+        r"^broken\.md:3: error N2A003: the frontmatter is not valid YAML \(.+\); fix the YAML", stderr, re.M
+    )
+    assert anki.import_deck(tmp_path / "out.apkg").new == 2
+    assert {n.fields["Source"] for n in anki.notes()} == {"good.md"}
+
+
+def test_missing_image_keeps_card_and_warns(write_vault, tmp_path: Path, anki: AnkiCollection) -> None:
+    vault = write_vault({"n.md": "### 단서 질문\n\n- 그림은?\n\n    ![[gone.png]]\n\n    설명은 남는다.\n"})
+    code, _, stderr = build_cli(vault, tmp_path / "out.apkg")
+    assert code == 0
+    assert "n.md:3: warning N2A301: image “gone.png” not found in the vault" in stderr
+    anki.import_deck(tmp_path / "out.apkg")
+    (note,) = anki.notes()
+    assert "설명은 남는다." in note.fields["Answer"]
+    assert note.decks == ("vault",)  # no subject or textbook: a deck named after the vault
+
+
+def test_discover_skips_dot_folders_and_sorts(write_vault) -> None:
+    from note2anki.discover import discover
+
+    q = "### 단서 질문\n\n- Q?\n    A.\n"
+    vault = write_vault(
+        {
+            "b.md": q,
+            "a/z.md": q,
+            "a/b.md": q,
+            ".obsidian/x.md": q,
+            ".trash/old.md": q,
+            "sub/.hidden/y.md": q,
+            "img.PNG": b"x",
+        }
+    )
+    found = discover(vault, Config())
+    assert [s.rel for s in found.notes] == ["a/b.md", "a/z.md", "b.md"]
+    assert found.attachments == {"img.png": ("img.PNG",)}
+
+
+def test_deck_override_and_version(write_vault, tmp_path: Path, anki: AnkiCollection) -> None:
+    vault = write_vault(
+        {"n.md": (ROOT / "tests" / "cases" / "paragraph_answer.md").read_text(encoding="utf-8")}
+    )
+    code, _, _ = build_cli(vault, tmp_path / "o.apkg", "--deck", "Exam::Week 1")
+    assert code == 0
+    anki.import_deck(tmp_path / "o.apkg")
+    assert {n.decks for n in anki.notes()} == {("Exam::Week 1",)}
+    version = CliRunner().invoke(cli, ["--version"])
+    assert version.exit_code == 0 and re.fullmatch(r"note2anki, version \d+\.\d+\.\d+\n", version.stdout)
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["build", str(tmp_path / "nope")])
+    assert result.exit_code == 2
+    assert "Directory" in result.stderr and "does not exist" in result.stderr
+    result = CliRunner().invoke(cli, ["build"])
+    assert result.exit_code == 2
+    assert "Missing argument 'VAULT'" in result.stderr
+
+
+def test_every_command_help_has_an_example() -> None:
+    for args in ([], ["build"]):
+        result = CliRunner().invoke(cli, [*args, "--help"])
+        assert result.exit_code == 0
+        assert "Example:" in result.stdout and "note2anki build" in result.stdout
+
+
+def test_default_output_is_named_after_vault(
+    write_vault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault = write_vault({"n.md": "### 단서 질문\n\n- Q?\n    A.\n"}, name="My Vault")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    result = CliRunner().invoke(cli, ["build", str(vault)])
+    assert result.exit_code == 0
+    assert os.listdir(work) == ["My Vault.apkg"]
