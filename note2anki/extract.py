@@ -140,6 +140,14 @@ def _strip_label(inline: list[Token], label: re.Pattern[str]) -> list[Token]:
     return inline
 
 
+def _unwrap_emphasis(inline: list[Token]) -> list[Token]:
+    """`**Q1: ...?**`: bold around a whole question is decoration; the card template styles questions."""
+    solid = [t for t in inline if not (md.kind(t) == "text" and not str(t["raw"]).strip())]
+    if len(solid) == 1 and md.kind(solid[0]) in ("strong", "emphasis"):
+        return md.children(solid[0])
+    return inline
+
+
 def _answer_blocks(blocks: list[Token]) -> list[Token]:
     """The blocks that make an answer: blank lines, rules and empty bullets are not content."""
     return [b for b in blocks if md.kind(b) not in ("blank_line", "thematic_break") and md.has_content([b])]
@@ -156,6 +164,7 @@ class _Extractor:
         self.diagnostics.append(Diagnostic(self.note.source.rel, line, code, Severity.WARNING, message))
 
     def card(self, question: list[Token], answer: list[Token], line: int | None) -> Card:
+        question = _unwrap_emphasis(question)
         return Card(
             kind=CardKind.CUE,
             note=self.note,
@@ -222,7 +231,10 @@ class _Extractor:
 
     def cue_item(self, item: Token) -> Iterator[Card]:
         kids = [c for c in md.children(item) if md.kind(c) != "blank_line"]
-        if not kids or md.kind(kids[0]) not in ("paragraph", "block_text"):
+        # `question` over an empty bullet `-` is a setext heading to CommonMark; it is still the question.
+        if not kids or not (
+            md.kind(kids[0]) in ("paragraph", "block_text") or kids[0].get("style") == "setext"
+        ):
             return
         first, *more = _lines_of(md.children(kids[0]))
         if md.heading_key(md.plain_text(first)) in self.keys.wrappers:
@@ -304,7 +316,7 @@ class _Extractor:
         yield from self._item(kids)
 
     def _item(self, blocks: list[Token]) -> Iterator[Fragment]:
-        text = md.plain_text(blocks).strip()
+        text = md.plain_text(blocks, media=False).strip()
         if not text:  # empty bullets, lone images and empty callouts are not summary items
             return
         if md.heading_key(text) in self.keys.placeholders:
@@ -314,6 +326,8 @@ class _Extractor:
                 f"template placeholder “{text}” left in the summary; replace it",
             )
             return
+        if md.kind(blocks[0]) == "paragraph":  # items read the same whether the list was tight or loose
+            blocks = [{**blocks[0], "type": "block_text"}, *blocks[1:]]
         yield Fragment(tuple(blocks))
 
 

@@ -40,8 +40,18 @@ def _parse_wikilink(inline: InlineParser, m: Match[str], state: InlineState) -> 
     return m.end()
 
 
+# `__init__`, `__slots__`: Python names students write without backticks, never bold.
+DUNDER_PATTERN = r"(?<![\w\\])__[A-Za-z][A-Za-z0-9_]*?__(?!\w)"
+
+
+def _parse_dunder(inline: InlineParser, m: Match[str], state: InlineState) -> int:
+    inline.process_text(m.group(0), state, parse_emphasis=False)
+    return m.end()
+
+
 def _wikilink_plugin(md: mistune.Markdown) -> None:
     md.inline.register("wikilink", WIKILINK_PATTERN, _parse_wikilink, before="link")
+    md.inline.register("dunder", DUNDER_PATTERN, _parse_dunder, before="emphasis")
     if md.renderer is not None and md.renderer.NAME == "html":
         md.renderer.register("wikilink", _render_wikilink)
         md.renderer.register("embed", _render_embed)
@@ -108,6 +118,32 @@ def html_renderer() -> mistune.HTMLRenderer:
     return renderer
 
 
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
+_TAB_THEN_SPACES = re.compile(r"^(\t+) +(?=\S)")
+
+
+def normalize_indentation(text: str) -> str:
+    """Notion exports indent answers with a tab followed by spaces (`\\t    text`); CommonMark would read the
+    spaces as an indented code block. Outside fenced code, spaces after leading tabs are dropped, so the tab
+    alone sets the nesting. Lines are never added or removed, so line numbers stay true."""
+    if "\t " not in text:
+        return text
+    lines = text.split("\n")
+    fence: str | None = None
+    for i, line in enumerate(lines):
+        m = _FENCE.match(line)
+        if m:
+            marker = m.group(1)
+            if fence is None:
+                fence = marker
+            elif marker[0] == fence[0] and len(marker) >= len(fence):
+                fence = None
+            continue
+        if fence is None:
+            lines[i] = _TAB_THEN_SPACES.sub(r"\1", line)
+    return "\n".join(lines)
+
+
 def parse_blocks(text: str) -> list[Token]:
     tokens = ast_parser()(text)
     assert isinstance(tokens, list)
@@ -135,16 +171,19 @@ def attr(token: Token, name: str, default: Any = None) -> Any:
     return attrs.get(name, default) if isinstance(attrs, dict) else default
 
 
-def plain_text(tokens: Iterable[Token]) -> str:
-    """The visible text of inline or block tokens, Markdown markers dropped."""
-    return "".join(_plain(tokens))
+def plain_text(tokens: Iterable[Token], media: bool = True) -> str:
+    """The visible text of inline or block tokens, Markdown markers dropped; with `media=False` the
+    names and alt texts of images and embeds are left out too."""
+    return "".join(_plain(tokens, media))
 
 
-def _plain(tokens: Iterable[Token]) -> Iterator[str]:
+def _plain(tokens: Iterable[Token], media: bool) -> Iterator[str]:
     for tok in tokens:
         t = kind(tok)
         if t in ("softbreak", "linebreak"):
             yield "\n"
+        elif t in ("image", "embed") and not media:
+            continue
         elif t in ("wikilink", "embed"):
             yield attr(tok, "label") or attr(tok, "target", "")
         elif t == "image":
@@ -152,7 +191,7 @@ def _plain(tokens: Iterable[Token]) -> Iterator[str]:
         elif "raw" in tok and t not in ("block_html", "inline_html"):
             yield str(tok["raw"])
         else:
-            yield from _plain(children(tok))
+            yield from _plain(children(tok), media)
             if t in ("paragraph", "block_text", "heading", "list_item", "block_code"):
                 yield "\n"
 

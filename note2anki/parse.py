@@ -57,9 +57,12 @@ def _frontmatter_tags(meta: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _topic_links(blocks: list[Token]) -> tuple[str, ...]:
-    """Tag links on the note's first lines: a paragraph made only of `[[...]]` links."""
+    """Tag links on the note's first lines: a paragraph made only of `[[...]]` links, possibly under a
+    `# Tags` heading."""
     for tok in blocks:
         if md.kind(tok) == "blank_line":
+            continue
+        if md.kind(tok) == "heading" and md.heading_key(md.plain_text(md.children(tok))) in ("tags", "태그"):
             continue
         if md.kind(tok) != "paragraph":
             return ()
@@ -140,7 +143,7 @@ def parse(source: SourceFile, config: Config) -> tuple[ParsedNote | None, list[D
                     "the frontmatter is not a set of `key: value` lines; rewrite it as such",
                 )
             ]
-    blocks = md.parse_blocks(split.body)
+    blocks = md.parse_blocks(md.normalize_indentation(split.body))
     note_meta = NoteMeta(
         subject=_nfc(_lookup(meta, config.subject_keys)),
         textbook=_nfc(_lookup(meta, config.textbook_keys)),

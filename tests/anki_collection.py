@@ -98,3 +98,20 @@ class AnkiCollection:
 def squash(html: str) -> str:
     """HTML with the line breaks between tags removed, for readable exact comparisons."""
     return re.sub(r">\s*\n\s*", ">", html.strip())
+
+
+def list_items(html: str) -> list[str]:
+    """The inner HTML of each top-level <li> of the first list in `html` (squashed)."""
+    html = squash(html)
+    items: list[str] = []
+    depth = 0
+    start = 0
+    for m in re.finditer(r"<(/?)(ul|ol|li)\b[^>]*>", html):
+        closing, tag = m.group(1) == "/", m.group(2)
+        if tag in ("ul", "ol"):
+            depth += -1 if closing else 1
+        elif depth == 1 and not closing:
+            start = m.end()
+        elif depth == 1 and closing:
+            items.append(html[start : m.start()])
+    return items

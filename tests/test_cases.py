@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from note2anki import BuildResult, Config, run
-from tests.anki_collection import AnkiCollection, ImportedNote, ImportLog, squash
+from tests.anki_collection import AnkiCollection, ImportedNote, ImportLog, list_items, squash
 
 CASES_DIR = Path(__file__).parent / "cases"
 CASES = sorted(p.stem for p in CASES_DIR.glob("*.md"))
@@ -81,8 +81,7 @@ def test_case(case: str, built: Built) -> None:
 
     if "summary" in expected:
         assert len(summary) == 1
-        items = re.findall(r"<li>(.*?)</li>", squash(summary[0].fields["Summary"]))
-        assert items == expected["summary"]
+        assert list_items(summary[0].fields["Summary"]) == expected["summary"]
         assert summary[0].fields["Title"] == case
     else:
         assert summary == []
