@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 
 import click
 
-from note2anki import __version__
+from note2anki import __version__, listing
+from note2anki import check as check_module
 from note2anki.config import Config, ConfigError, load_config
 from note2anki.export import ExportError
 from note2anki.model import BuildResult, CardKind
@@ -97,6 +98,70 @@ def build(vault: Path, config_path: Path | None, output: Path | None, deck: str 
     except ExportError as exc:
         raise click.ClickException(str(exc)) from exc
     _report(result, quiet)
+    sys.exit(EXIT_PROBLEMS if result.errors else EXIT_OK)
+
+
+@cli.command()
+@_vault_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(check_module.FORMATS),
+    default="text",
+    show_default=True,
+    help="text for people, json for tools, github for GitHub Actions annotations.",
+)
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too, not only on errors.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
+def check(vault: Path, config_path: Path | None, fmt: str, strict: bool, quiet: bool) -> None:
+    """Report what to fix in the notes of VAULT, without writing a deck.
+
+    Each finding names the file, line, a stable code and how to fix it. Exit status: 0 when there are
+    no errors (warnings such as missing images are allowed), 1 on errors or, with --strict, on warnings.
+
+    \b
+    Example:
+        note2anki check ~/Obsidian/Study --format github
+    """
+    result = run(vault, _config(vault, config_path))
+    if fmt == "json":
+        click.echo(check_module.format_json(result), nl=False)
+    elif fmt == "github":
+        click.echo(check_module.format_github(result, vault), nl=False)
+    else:
+        click.echo(check_module.format_text(result), nl=False)
+    if not quiet:
+        click.echo(
+            f"note2anki: {result.notes_read} notes checked, {len(result.errors)} errors, "
+            f"{len(result.warnings)} warnings",
+            err=True,
+        )
+    sys.exit(check_module.exit_status(result, strict))
+
+
+@cli.command(name="list")
+@_vault_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table for people, json for tools.",
+)
+def list_cards(vault: Path, config_path: Path | None, fmt: str) -> None:
+    """List the cards a build of VAULT would make: kind, note, question, first words of the answer,
+    tags and deck.
+
+    \b
+    Example:
+        note2anki list samples --format json
+    """
+    result = run(vault, _config(vault, config_path))
+    out = listing.format_json(result.cards) if fmt == "json" else listing.format_table(result.cards)
+    click.echo(out, nl=False)
+    for d in result.errors:
+        click.echo(d.format(), err=True)
     sys.exit(EXIT_PROBLEMS if result.errors else EXIT_OK)
 
 

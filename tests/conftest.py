@@ -24,7 +24,7 @@ def write_vault(tmp_path: Path):  # type: ignore[no-untyped-def]
 
     def write(files: dict[str, str | bytes], name: str = "vault") -> Path:
         root = tmp_path / name
-        root.mkdir(exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True)
         for rel, content in files.items():
             path = root / rel
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,76 @@
+"""`note2anki list`: the cards a build would make, as a table for people or JSON for tools."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import unicodedata
+from collections.abc import Sequence
+
+from note2anki.model import RenderedCard
+
+_BLOCK_TAG = re.compile(r"</?(?:p|li|ul|ol|br|div|tr|td|th|h\d|pre|table|thead|tbody|blockquote)\b[^>]*>")
+_TAG = re.compile(r"<[^>]+>")
+
+
+def preview(fragment: str, limit: int = 40) -> str:
+    """The first words of an HTML field as one line of plain text."""
+    text = " ".join(html.unescape(_TAG.sub("", _BLOCK_TAG.sub(" ", fragment))).split())
+    return _fit(text, limit)
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _fit(text: str, limit: int) -> str:
+    """Cut `text` to `limit` terminal columns (Korean characters take two)."""
+    if _width(text) <= limit:
+        return text
+    out, used = [], 0
+    for ch in text:
+        w = _width(ch)
+        if used + w > limit - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + "…"
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
+
+
+def _row(card: RenderedCard) -> dict[str, str]:
+    return {
+        "kind": card.kind.value,
+        "note": card.source,
+        "question": card.prompt,
+        "answer": card.fields[1],
+        "tags": " ".join(card.tags),
+        "deck": card.deck,
+    }
+
+
+COLUMNS = (("kind", 7), ("note", 28), ("question", 36), ("answer", 30), ("tags", 40), ("deck", 30))
+
+
+def format_table(cards: Sequence[RenderedCard]) -> str:
+    rows = []
+    for card in cards:
+        row = _row(card)
+        row["answer"] = preview(row["answer"], 10_000)
+        rows.append([_fit(" ".join(row[name].split()), limit) for name, limit in COLUMNS])
+    header = [name for name, _ in COLUMNS]
+    widths = [max([_width(h)] + [_width(r[i]) for r in rows]) for i, h in enumerate(header)]
+    lines = [
+        "  ".join(_pad(c, w) for c, w in zip(cells, widths, strict=True)).rstrip()
+        for cells in [header, *rows]
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def format_json(cards: Sequence[RenderedCard]) -> str:
+    data = [{**_row(c), "line": c.line, "tags": list(c.tags)} for c in cards]
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
