@@ -1,4 +1,4 @@
-"""`note2anki check`: the build pipeline without the write step, its findings formatted for people and tools."""
+"""`note2anki check`: the build pipeline without the write step; its findings for people and tools."""
 
 from __future__ import annotations
 

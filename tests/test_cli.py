@@ -131,3 +131,14 @@ def test_config_option_points_at_another_file(write_vault, tmp_path: Path) -> No
     bad.write_text("cue_headings = [", encoding="utf-8")
     result = invoke("list", str(vault), "--config", str(bad))
     assert result.exit_code == 2 and "not valid TOML" in result.stderr
+
+
+def test_unreadable_encoding_is_an_error_and_rest_still_checks(write_vault) -> None:
+    vault = write_vault({"a.md": GOOD, "latin1.md": "### 단서 질문\n\n- Caf\xe9?\n".encode("latin-1")})
+    result = invoke("check", str(vault), "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["cards"] == {"cue": 1, "summary": 0}
+    assert [(d["path"], d["line"], d["code"], d["severity"]) for d in data["diagnostics"]] == [
+        ("latin1.md", 3, "N2A002", "error")
+    ]
