@@ -134,7 +134,7 @@ def test_config_option_points_at_another_file(write_vault, tmp_path: Path) -> No
 
 
 def test_unreadable_encoding_is_an_error_and_rest_still_checks(write_vault) -> None:
-    vault = write_vault({"a.md": GOOD, "latin1.md": "### 단서 질문\n\n- Caf\xe9?\n".encode("latin-1")})
+    vault = write_vault({"a.md": GOOD, "latin1.md": "## Cue questions\n\n- Caf\xe9?\n".encode("latin-1")})
     result = invoke("check", str(vault), "--format", "json")
     assert result.exit_code == 1
     data = json.loads(result.stdout)
