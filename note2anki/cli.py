@@ -6,6 +6,7 @@ Results go to stdout; diagnostics, summaries and errors go to stderr.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,8 @@ from note2anki import check as check_module
 from note2anki.config import Config, ConfigError, load_config
 from note2anki.export import ExportError
 from note2anki.model import BuildResult, CardKind
-from note2anki.pipeline import run
+from note2anki.pipeline import FrozenStateError, run
+from note2anki.state import STATE_FILE, StateError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,6 +57,12 @@ def _report(result: BuildResult, quiet: bool) -> None:
         f"{result.count(CardKind.SUMMARY)} summary cards, {len(result.media)} media files, "
         f"{len(result.errors)} errors, {len(result.warnings)} warnings"
     )
+    if result.report is not None:
+        r = result.report
+        summary += (
+            f"; since last build: {len(r.added)} added, {len(r.changed)} changed, "
+            f"{len(r.rekeyed)} re-keyed, {len(r.removed)} removed"
+        )
     if result.output is not None:
         summary += f" -> {result.output}"
     click.echo(summary, err=True)
@@ -80,8 +88,27 @@ def cli() -> None:
     help="Where to write the deck (default: <vault folder name>.apkg in the current folder).",
 )
 @click.option("--deck", help="Put every card in this deck instead of <subject>::<textbook>.")
+@click.option(
+    "--frozen",
+    is_flag=True,
+    help=f"Fail (exit 1, nothing written) if {STATE_FILE} would change. For CI.",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write what changed since the last build (added, changed, re-keyed, removed) as JSON.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
-def build(vault: Path, config_path: Path | None, output: Path | None, deck: str | None, quiet: bool) -> None:
+def build(
+    vault: Path,
+    config_path: Path | None,
+    output: Path | None,
+    deck: str | None,
+    frozen: bool,
+    report_path: Path | None,
+    quiet: bool,
+) -> None:
     """Build an Anki deck (.apkg) from the notes in VAULT.
 
     Every cue question with an answer becomes a card; each note's summary becomes one more.
@@ -94,10 +121,21 @@ def build(vault: Path, config_path: Path | None, output: Path | None, deck: str 
     config = _config(vault, config_path, deck=deck)
     out = output or Path(f"{vault.resolve().name}.apkg")
     try:
-        result = run(vault, config, out=out)
-    except ExportError as exc:
+        result = run(vault, config, out=out, frozen=frozen)
+    except (ExportError, StateError, FrozenStateError) as exc:
         raise click.ClickException(str(exc)) from exc
     _report(result, quiet)
+    if result.report is not None:
+        if report_path is not None:
+            report_path.write_text(
+                json.dumps(result.report.to_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+            )
+        if result.report.removed and not quiet:
+            click.echo(
+                f"note2anki: {len(result.report.removed)} cards were removed from your notes; an .apkg cannot "
+                f"delete them, so find and delete them in Anki's browser with: {result.report.removed_search()}",
+                err=True,
+            )
     sys.exit(EXIT_PROBLEMS if result.errors else EXIT_OK)
 
 

@@ -15,13 +15,12 @@ import sqlite3
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import genanki
 
-from note2anki.markdown import heading_key
-from note2anki.model import CardKind, MediaFile, RenderedCard
+from note2anki.model import CardKind, DeckNote
 
 CSS = """\
 .card { font-family: -apple-system, "Segoe UI", "Apple SD Gothic Neo", "Noto Sans KR", sans-serif;
@@ -39,11 +38,19 @@ mark { background: #ffe36e; color: inherit; } .nightMode mark { background: #7a6
 .n2a-missing { color: #b00; } .nightMode .n2a-missing { color: #f77; }
 """
 
+class _Model(genanki.Model):  # type: ignore[misc]
+    """A note type whose `mod` is fixed (MODEL_MOD), not the build time."""
+
+    def to_json(self, timestamp: float, deck_id: int) -> dict[str, object]:
+        data: dict[str, object] = super().to_json(MODEL_MOD, deck_id)
+        return data
+
+
 _CONTEXT = '<div class="n2a-context">{{Subject}}{{#Textbook}} · {{Textbook}}{{/Textbook}} · {{%s}}</div>'
 
 # Field and template names and their order are part of the contract with every collection that ever
 # imported a deck: changing them makes Anki import a "+" copy. Change only HTML/CSS inside templates.
-CUE_MODEL = genanki.Model(
+CUE_MODEL = _Model(
     1607392319,
     "note2anki Cue",
     fields=[{"name": n} for n in ("Question", "Answer", "Subject", "Textbook", "Note", "Source")],
@@ -57,7 +64,7 @@ CUE_MODEL = genanki.Model(
     ],
     css=CSS,
 )
-SUMMARY_MODEL = genanki.Model(
+SUMMARY_MODEL = _Model(
     1607392320,
     "note2anki Summary",
     fields=[{"name": n} for n in ("Title", "Summary", "Subject", "Textbook", "Source")],
@@ -71,6 +78,9 @@ SUMMARY_MODEL = genanki.Model(
     css=CSS,
 )
 MODELS = {CardKind.CUE: CUE_MODEL, CardKind.SUMMARY: SUMMARY_MODEL}
+#: the note types' `mod`: raise it to a later time whenever a template or the CSS changes, so Anki takes the
+#: new look on import (tests/test_identity.py fails until the fingerprint there is updated with it)
+MODEL_MOD = 1764000000
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -85,73 +95,69 @@ def build_time() -> float:
     return float(epoch) if epoch.isdigit() else time.time()
 
 
-def card_guid(card: RenderedCard, ordinal: int = 0) -> str:
-    """Stable identity: note path + normalised prompt (+ ordinal for a repeated question)."""
-    key = heading_key(card.prompt) or card.prompt
-    parts: list[object] = [card.kind.value, card.source, key]
-    if ordinal:
-        parts.append(ordinal)
-    return str(genanki.guid_for(*parts))
-
-
-def assign_guids(cards: Sequence[RenderedCard]) -> list[str]:
-    seen: dict[tuple[CardKind, str, str], int] = {}
-    guids = []
-    for card in cards:
-        k = (card.kind, card.source, heading_key(card.prompt) or card.prompt)
-        ordinal = seen.get(k, 0)
-        seen[k] = ordinal + 1
-        guids.append(card_guid(card, ordinal))
-    return guids
-
-
 def deck_id(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:6], "big") + (1 << 50)
 
 
 class _Note(genanki.Note):  # type: ignore[misc]
-    """A genanki note whose `mod` is its own, not the package build time."""
+    """A genanki note with its own id and `mod`, not ones taken from the build time."""
 
-    def __init__(self, *args: object, mod: int, **kwargs: object) -> None:
+    def __init__(self, *args: object, nid: int, mod: int, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
+        self.nid = nid
         self.mod = mod
 
     def write_to_db(self, cursor: sqlite3.Cursor, timestamp: float, deck_id: int, id_gen: object) -> None:
-        super().write_to_db(cursor, self.mod, deck_id, id_gen)
+        # note id = nid, card id = nid: stable across builds, and Anki keeps them on import.
+        super().write_to_db(cursor, self.mod, deck_id, iter((self.nid, self.nid)))
 
 
-def _package(cards: Sequence[RenderedCard], guids: Sequence[str], mod: int) -> genanki.Package:
+def _package(notes: Sequence[DeckNote]) -> genanki.Package:
     decks: dict[str, genanki.Deck] = {}
-    for card, guid in zip(cards, guids, strict=True):
+    for n in notes:
+        card = n.card
         deck = decks.get(card.deck)
         if deck is None:
             deck = decks[card.deck] = genanki.Deck(deck_id(card.deck), card.deck)
-        note = _Note(
-            model=MODELS[card.kind], fields=list(card.fields), tags=list(card.tags), guid=guid, mod=mod
+        deck.add_note(
+            _Note(
+                model=MODELS[card.kind],
+                fields=list(card.fields),
+                tags=list(card.tags),
+                guid=n.guid,
+                nid=n.nid,
+                mod=n.mod,
+            )
         )
-        deck.add_note(note)
     return genanki.Package([decks[name] for name in sorted(decks)])
 
 
-def write_apkg(
-    cards: Sequence[RenderedCard], media: Iterable[MediaFile], out: Path, timestamp: float | None = None
-) -> None:
-    """Write the deck to `out` atomically: a temporary file renamed into place only when complete."""
-    stamp = int(build_time() if timestamp is None else timestamp)
-    package = _package(cards, assign_guids(cards), stamp)
-    files = sorted({m.name: m for m in media}.values(), key=lambda m: m.name)
+def write_apkg(notes: Sequence[DeckNote], out: Path) -> None:
+    """Write the deck to `out` atomically: a temporary file renamed into place only when complete.
+
+    Nothing in the file depends on the clock or the machine: ids and times come from `notes`, zip entries
+    have fixed times and order, media are sorted by name.
+    """
+    guids = [n.guid for n in notes]
+    if len(set(guids)) != len(guids):
+        dupes = sorted({g for g in guids if guids.count(g) > 1})
+        raise ExportError(f"two cards share the GUID(s) {', '.join(dupes)}; this is a bug in note2anki")
+    package = _package(notes)
+    files = sorted({m.name: m for n in notes for m in n.card.media}.values(), key=lambda m: m.name)
+    stamp = max((n.mod for n in notes), default=0)
     out = out.resolve()
-    tmp_dir = out.parent
-    with tempfile.TemporaryDirectory(prefix=".note2anki-") as work:
+    with tempfile.TemporaryDirectory(prefix="note2anki-") as work:
         db_path = Path(work) / "collection.anki2"
         conn = sqlite3.connect(db_path)
         try:
-            # genanki numbers notes and cards from this counter: fixed start, fixed ids, same bytes.
-            package.write_to_db(conn.cursor(), stamp, iter(range(stamp * 1000, 1 << 62)))
+            package.write_to_db(conn.cursor(), stamp, iter(()))
             conn.commit()
         finally:
             conn.close()
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=tmp_dir)
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        except OSError as exc:
+            raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from exc
         try:
             with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
                 _add(zf, "collection.anki2", db_path.read_bytes())

@@ -10,7 +10,10 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from note2anki.state import Report
 
 #: A mistune 3 token (a JSON-like dict). Tokens are created by parse, read by extract and render, and
 #: never leave those modules except wrapped in a :class:`Fragment`.
@@ -121,6 +124,16 @@ class RenderedCard:
 
 
 @dataclass(frozen=True)
+class DeckNote:
+    """A rendered card with its Anki identity: what export writes."""
+
+    card: RenderedCard
+    guid: str
+    nid: int  # note id; also the card id, so a removed card can be found with `nid:`
+    mod: int  # seconds: when the card's content last changed
+
+
+@dataclass(frozen=True)
 class BuildResult:
     notes_read: int
     cards: tuple[RenderedCard, ...]
@@ -128,6 +141,8 @@ class BuildResult:
     output: Path | None = None
     media: tuple[MediaFile, ...] = ()
     decks: tuple[str, ...] = ()
+    report: Report | None = None  # what changed since the last build (build only)
+    state_changed: bool = False
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:

@@ -114,7 +114,9 @@ def test_seed_shaped_fixture(tmp_path: Path, anki: AnkiCollection) -> None:
 
 @pytest.mark.skipif(not SEED_DIR.is_dir(), reason="../shared/seed is not next to this clone")
 def test_real_seed_note(tmp_path: Path, anki: AnkiCollection) -> None:
-    assert_seed_shape(SEED_DIR, tmp_path / "seed.apkg", anki)
+    vault = tmp_path / "seed"
+    shutil.copytree(SEED_DIR, vault)  # a build writes the state file into the vault; never into ../shared
+    assert_seed_shape(vault, tmp_path / "seed.apkg", anki)
 
 
 def test_rebuild_reimport_updates_without_duplicates(
@@ -134,7 +136,7 @@ def test_rebuild_reimport_updates_without_duplicates(
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1750000100")
     run(vault, Config(), out=tmp_path / "v2.apkg")
     log = anki.import_deck(tmp_path / "v2.apkg")
-    assert (log.new, log.updated) == (0, 2)
+    assert (log.new, log.updated) == (0, 1)  # only the edited card: the other one's source did not change
     notes = anki.notes()
     assert {n.guid: n.id for n in notes} == ids  # same notes, updated in place
     assert "on the same LAN" in notes[0].fields["Answer"]

@@ -1,0 +1,287 @@
+"""Card identity kept outside the notes: the `note2anki.lock` state file.
+
+Between render and export, every card is given its Anki identity (GUID and note id) and its `mod` time:
+
+- a card keeps its GUID when its answer changes, when its question is reworded (matched to the vanished card of
+  the same note by answer and question similarity), when its note file is renamed or moved, and when cards are
+  reordered;
+- a note's `mod` is the time its rendered content last changed, so re-importing never overwrites a card whose
+  source did not change (the student's own edits in Anki survive) and a changed card always updates.
+
+The file is JSON Lines (one card a line, sorted), meant to be committed next to the notes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import genanki
+
+from note2anki.markdown import heading_key
+from note2anki.model import CardKind, DeckNote, RenderedCard
+
+STATE_FILE = "note2anki.lock"
+_HEADER = (
+    "# note2anki card state v1: commit this file. It keeps each card's identity (guid, nid) and the time its\n"
+    "# content last changed, so re-imports update cards instead of duplicating them. Do not edit by hand.\n"
+)
+#: a reworded question must be at least this similar to the vanished one to keep its identity
+REWORD_SIMILARITY = 0.5
+#: share of a vanished note's cards found in a new note for the new note to count as the old one moved
+MOVE_OVERLAP = 0.5
+
+
+class StateError(Exception):
+    """The state file cannot be used; building on would duplicate cards, so the build stops."""
+
+
+@dataclass(frozen=True, order=True)
+class Entry:
+    path: str
+    kind: str
+    guid: str
+    nid: int
+    hash: str  # of the rendered card: fields, tags, deck
+    answer: str  # hash of the answer alone, to recognise a reworded question
+    changed: int  # seconds since the epoch when `hash` last changed
+    question: str  # as shown; for summary cards the note title
+
+    @property
+    def key(self) -> str:
+        """The normalised question (empty for summary cards: one per note, whatever its title)."""
+        return "" if self.kind == CardKind.SUMMARY.value else heading_key(self.question) or self.question
+
+
+@dataclass(frozen=True)
+class Report:
+    added: tuple[Entry, ...] = ()
+    changed: tuple[Entry, ...] = ()
+    rekeyed: tuple[tuple[Entry, Entry], ...] = ()  # (before, after): reworded or moved
+    removed: tuple[Entry, ...] = ()
+
+    def removed_search(self) -> str:
+        """An Anki search that finds the removed cards' notes (an .apkg cannot delete them)."""
+        return "nid:" + ",".join(str(e.nid) for e in self.removed) if self.removed else ""
+
+    def to_json(self) -> dict[str, object]:
+        def short(e: Entry) -> dict[str, object]:
+            return {"path": e.path, "kind": e.kind, "question": e.question, "guid": e.guid, "nid": e.nid}
+
+        return {
+            "added": [short(e) for e in self.added],
+            "changed": [short(e) for e in self.changed],
+            "rekeyed": [{"before": short(a), "after": short(b)} for a, b in self.rekeyed],
+            "removed": [short(e) for e in self.removed],
+            "removed_search": self.removed_search(),
+        }
+
+
+def card_guid(card: RenderedCard, ordinal: int = 0) -> str:
+    """The GUID a card gets when the state file does not know it: note path + normalised question
+    (+ ordinal for a repeated question), never the answer."""
+    parts: list[object] = [card.kind.value, card.source, _key(card)]
+    if ordinal:
+        parts.append(ordinal)
+    return str(genanki.guid_for(*parts))
+
+
+def _key(card: RenderedCard) -> str:
+    return "" if card.kind is CardKind.SUMMARY else heading_key(card.prompt) or card.prompt
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()[:20]
+
+
+def content_hash(card: RenderedCard) -> str:
+    return _digest(card.kind.value, card.fields, card.tags, card.deck)
+
+
+# --- the file ------------------------------------------------------------------------------------
+
+
+def read_state(path: Path) -> list[Entry]:
+    if not path.exists():
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StateError(f"{path}: cannot read the card state file ({exc})") from exc
+    entries = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        try:
+            entries.append(Entry(**json.loads(line)))
+        except (ValueError, TypeError) as exc:
+            hint = (
+                "it holds git merge-conflict markers: keep both sides' lines and delete the markers"
+                if line.startswith(("<<<<<<<", "=======", ">>>>>>>"))
+                else "restore it from git (`git checkout -- note2anki.lock`)"
+            )
+            raise StateError(f"{path}:{number}: the card state file is damaged; {hint}") from exc
+    return entries
+
+
+def format_state(entries: Iterable[Entry]) -> str:
+    lines = [json.dumps(asdict(e), ensure_ascii=False) for e in sorted(entries)]
+    return _HEADER + "".join(line + "\n" for line in lines)
+
+
+def write_state(path: Path, text: str) -> bool:
+    """Write atomically (temporary file + rename); returns False when the file already holds `text`."""
+    try:
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise StateError(f"{path}: cannot write the card state file ({exc.strerror or exc})") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise StateError(f"{path}: cannot write the card state file ({exc.strerror or exc})") from exc
+        raise
+    return True
+
+
+# --- identity --------------------------------------------------------------------------------------
+
+
+def _moves(cards: Sequence[RenderedCard], old: Sequence[Entry]) -> dict[str, str]:
+    """new path -> old path, for notes renamed or moved since the state was written."""
+    new_paths = {c.source for c in cards}
+    old_by_path: defaultdict[str, list[Entry]] = defaultdict(list)
+    for e in old:
+        old_by_path[e.path].append(e)
+    gone = {p: es for p, es in old_by_path.items() if p not in new_paths}
+    arrived = sorted(p for p in new_paths if p not in old_by_path)
+    moves: dict[str, str] = {}
+    for path in arrived:
+        mine = {(c.kind.value, _key(c)) for c in cards if c.source == path and c.kind is CardKind.CUE}
+        best, score = None, 0.0
+        for old_path, entries in sorted(gone.items()):
+            theirs = {(e.kind, e.key) for e in entries if e.kind == CardKind.CUE.value}
+            overlap = len(mine & theirs) / max(len(theirs), 1)
+            if overlap > score:
+                best, score = old_path, overlap
+        if best is not None and score >= MOVE_OVERLAP:
+            moves[path] = best
+            del gone[best]
+    return moves
+
+
+def _similarity(card: RenderedCard, answer: str, entry: Entry) -> float:
+    if entry.kind != card.kind.value:
+        return 0.0
+    if entry.answer == answer:
+        return 1.0
+    return difflib.SequenceMatcher(None, entry.key, _key(card), autojunk=False).ratio()
+
+
+def assign(
+    cards: Sequence[RenderedCard], old: Sequence[Entry], now: int, keep_paths: Iterable[str] = ()
+) -> tuple[list[DeckNote], list[Entry], Report]:
+    """Give every card its identity and mod time; return the deck notes, the new state and what changed.
+
+    `keep_paths` are notes that could not be read this time: their entries are carried over untouched
+    rather than reported as removed.
+    """
+    keep = set(keep_paths)
+    carried = [e for e in old if e.path in keep]
+    old = [e for e in old if e.path not in keep]
+    moves = _moves(cards, old)
+    unmatched: defaultdict[tuple[str, str, str], list[Entry]] = defaultdict(list)
+    for e in sorted(old, key=lambda e: (e.nid, e.guid)):
+        unmatched[(e.path, e.kind, e.key)].append(e)
+    answers = [_digest(c.fields[1]) for c in cards]
+    matched: list[Entry | None] = [None] * len(cards)
+
+    # 1. same note (or its old path), same question
+    for i, card in enumerate(cards):
+        path = moves.get(card.source, card.source)
+        bucket = unmatched.get((path, card.kind.value, _key(card)))
+        if bucket:
+            matched[i] = bucket.pop(0)
+    # 2. reworded questions: best remaining match in the same note
+    leftovers: defaultdict[str, list[Entry]] = defaultdict(list)
+    for bucket in unmatched.values():
+        for e in bucket:
+            leftovers[e.path].append(e)
+    pairs = []
+    for i, card in enumerate(cards):
+        if matched[i] is None:
+            for e in leftovers.get(moves.get(card.source, card.source), []):
+                score = _similarity(card, answers[i], e)
+                if score >= REWORD_SIMILARITY:
+                    pairs.append((-score, i, e.nid, e))
+    used: set[int] = set()
+    for _, i, _, e in sorted(pairs, key=lambda p: p[:3]):
+        if matched[i] is None and e.nid not in used:
+            matched[i] = e
+            used.add(e.nid)
+    taken_guids = {e.guid for e in matched if e is not None} | {e.guid for e in carried}
+    taken_nids = {e.nid for e in old} | {e.nid for e in carried}
+
+    notes: list[DeckNote] = []
+    entries: list[Entry] = list(carried)
+    added, changed, rekeyed = [], [], []
+    next_nid = now * 1000
+    ordinals: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+    for i, card in enumerate(cards):
+        h = content_hash(card)
+        prev = matched[i]
+        if prev is None:
+            slot = (card.kind.value, card.source, _key(card))
+            guid = card_guid(card, ordinals[slot])
+            while guid in taken_guids:
+                ordinals[slot] += 1
+                guid = card_guid(card, ordinals[slot])
+            ordinals[slot] += 1
+            taken_guids.add(guid)
+            while next_nid in taken_nids:
+                next_nid += 1
+            nid = next_nid
+            taken_nids.add(nid)
+            changed_at = now
+        else:
+            guid, nid = prev.guid, prev.nid
+            # strictly newer than before, so Anki's "update if newer" always takes a changed card
+            changed_at = prev.changed if prev.hash == h else max(now, prev.changed + 1)
+        entry = Entry(
+            path=card.source,
+            kind=card.kind.value,
+            guid=guid,
+            nid=nid,
+            hash=h,
+            answer=answers[i],
+            changed=changed_at,
+            question=card.prompt,
+        )
+        entries.append(entry)
+        notes.append(DeckNote(card=card, guid=guid, nid=nid, mod=changed_at))
+        if prev is None:
+            added.append(entry)
+        else:
+            if (prev.path, prev.key) != (entry.path, entry.key):
+                rekeyed.append((prev, entry))
+            if prev.hash != h:
+                changed.append(entry)
+    matched_nids = {e.nid for e in matched if e is not None}
+    removed = tuple(sorted(e for e in old if e.nid not in matched_nids))
+    report = Report(tuple(added), tuple(changed), tuple(rekeyed), removed)
+    return notes, entries, report
