@@ -132,8 +132,9 @@ def build(
             )
         if result.report.removed and not quiet:
             click.echo(
-                f"note2anki: {len(result.report.removed)} cards were removed from your notes; an .apkg cannot "
-                f"delete them, so find and delete them in Anki's browser with: {result.report.removed_search()}",
+                f"note2anki: {len(result.report.removed)} cards were removed from your notes; an .apkg "
+                "cannot delete them, so find and delete them in Anki's browser with: "
+                f"{result.report.removed_search()}",
                 err=True,
             )
     sys.exit(EXIT_PROBLEMS if result.errors else EXIT_OK)

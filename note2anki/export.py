@@ -38,6 +38,7 @@ mark { background: #ffe36e; color: inherit; } .nightMode mark { background: #7a6
 .n2a-missing { color: #b00; } .nightMode .n2a-missing { color: #f77; }
 """
 
+
 class _Model(genanki.Model):  # type: ignore[misc]
     """A note type whose `mod` is fixed (MODEL_MOD), not the build time."""
 

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import html
 import json
-import re
 import unicodedata
 from collections.abc import Sequence
 
 from note2anki.model import RenderedCard
-
-_BLOCK_TAG = re.compile(r"</?(?:p|li|ul|ol|br|div|tr|td|th|h\d|pre|table|thead|tbody|blockquote)\b[^>]*>")
-_TAG = re.compile(r"<[^>]+>")
-
-
-def preview(fragment: str, limit: int = 40) -> str:
-    """The first words of an HTML field as one line of plain text."""
-    text = " ".join(html.unescape(_TAG.sub("", _BLOCK_TAG.sub(" ", fragment))).split())
-    return _fit(text, limit)
+from note2anki.render import html_to_text
 
 
 def _width(text: str) -> int:
@@ -60,7 +50,7 @@ def format_table(cards: Sequence[RenderedCard]) -> str:
     rows = []
     for card in cards:
         row = _row(card)
-        row["answer"] = preview(row["answer"], 10_000)
+        row["answer"] = html_to_text(row["answer"])
         rows.append([_fit(" ".join(row[name].split()), limit) for name, limit in COLUMNS])
     header = [name for name, _ in COLUMNS]
     widths = [max([_width(h)] + [_width(r[i]) for r in rows]) for i, h in enumerate(header)]

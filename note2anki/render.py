@@ -42,6 +42,15 @@ _ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]|[\ud800-\udfff]")
 
 
+_BLOCK_TAG = re.compile(r"</?(?:p|li|ul|ol|br|div|tr|td|th|h\d|pre|table|thead|tbody|blockquote)\b[^>]*>")
+_TAG = re.compile(r"<[^>]+>")
+
+
+def html_to_text(fragment: str) -> str:
+    """A field's HTML as one line of plain text (for listings and the state file)."""
+    return " ".join(html.unescape(_TAG.sub("", _BLOCK_TAG.sub(" ", fragment))).split())
+
+
 def sanitize(fragment: str) -> str:
     cleaned = nh3.clean(
         fragment,

@@ -2,9 +2,9 @@
 
 Between render and export, every card is given its Anki identity (GUID and note id) and its `mod` time:
 
-- a card keeps its GUID when its answer changes, when its question is reworded (matched to the vanished card of
-  the same note by answer and question similarity), when its note file is renamed or moved, and when cards are
-  reordered;
+- a card keeps its GUID when its answer changes, when its question is reworded (matched to the vanished
+  card of the same note by answer and question similarity), when its note file is renamed or moved, and
+  when cards are reordered;
 - a note's `mod` is the time its rendered content last changed, so re-importing never overwrites a card whose
   source did not change (the student's own edits in Anki survive) and a changed card always updates.
 
@@ -27,14 +27,17 @@ import genanki
 
 from note2anki.markdown import heading_key
 from note2anki.model import CardKind, DeckNote, RenderedCard
+from note2anki.render import html_to_text
 
 STATE_FILE = "note2anki.lock"
 _HEADER = (
-    "# note2anki card state v1: commit this file. It keeps each card's identity (guid, nid) and the time its\n"
-    "# content last changed, so re-imports update cards instead of duplicating them. Do not edit by hand.\n"
+    "# note2anki card state v1: commit this file. It keeps each card's identity (guid, nid) and the time\n"
+    "# its content last changed, so re-imports update cards instead of duplicating them. Do not edit.\n"
 )
-#: a reworded question must be at least this similar to the vanished one to keep its identity
-REWORD_SIMILARITY = 0.5
+#: a reworded card must be at least this similar (mean of question and answer similarity) to the vanished
+#: card to keep its identity; an unchanged answer is always enough
+REWORD_SIMILARITY = 0.6
+EXCERPT = 120  # characters of the answer kept in the state file, to recognise a reworded card
 #: share of a vanished note's cards found in a new note for the new note to count as the old one moved
 MOVE_OVERLAP = 0.5
 
@@ -53,6 +56,7 @@ class Entry:
     answer: str  # hash of the answer alone, to recognise a reworded question
     changed: int  # seconds since the epoch when `hash` last changed
     question: str  # as shown; for summary cards the note title
+    excerpt: str  # the start of the answer as plain text
 
     @property
     def key(self) -> str:
@@ -185,12 +189,20 @@ def _moves(cards: Sequence[RenderedCard], old: Sequence[Entry]) -> dict[str, str
     return moves
 
 
+def _ratio(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+def _excerpt(card: RenderedCard) -> str:
+    return html_to_text(card.fields[1])[:EXCERPT]
+
+
 def _similarity(card: RenderedCard, answer: str, entry: Entry) -> float:
     if entry.kind != card.kind.value:
         return 0.0
     if entry.answer == answer:
         return 1.0
-    return difflib.SequenceMatcher(None, entry.key, _key(card), autojunk=False).ratio()
+    return (_ratio(entry.key, _key(card)) + _ratio(entry.excerpt, _excerpt(card))) / 2
 
 
 def assign(
@@ -271,6 +283,7 @@ def assign(
             answer=answers[i],
             changed=changed_at,
             question=card.prompt,
+            excerpt=_excerpt(card),
         )
         entries.append(entry)
         notes.append(DeckNote(card=card, guid=guid, nid=nid, mod=changed_at))
