@@ -281,3 +281,33 @@ def test_note_types_are_frozen() -> None:
     templates = [(t["name"], t["qfmt"], t["afmt"]) for m in (CUE_MODEL, SUMMARY_MODEL) for t in m.templates]
     look = json.dumps([templates, CSS], ensure_ascii=False)
     assert (hashlib.sha256(look.encode()).hexdigest()[:16], MODEL_MOD) == LOOK
+
+
+def test_characters_anki_cannot_store_are_stripped(write_vault, tmp_path: Path, anki: AnkiCollection) -> None:
+    vault = write_vault(
+        {"ctl.md": "### 단서 질문\n\n- Unit\x1fseparator?\n    - Bell\x07 and NUL\x00 gone.\n"}
+    )
+    run(vault, Config(), out=tmp_path / "o.apkg")
+    assert anki.import_deck(tmp_path / "o.apkg").new == 1
+    (note,) = anki.notes()
+    assert (note.fields["Question"], note.fields["Answer"]) == (
+        "Unitseparator?",
+        "<ul>\n<li>Bell and NUL gone.</li>\n</ul>",
+    )
+
+
+def test_failed_write_leaves_previous_deck_intact(write_vault, tmp_path: Path) -> None:
+    from note2anki.export import ExportError, write_apkg
+    from note2anki.model import DeckNote, MediaFile
+
+    vault = write_vault({"routing.md": ROUTING})
+    out = tmp_path / "deck.apkg"
+    good = run(vault, Config(), out=out)
+    before = out.read_bytes()
+    card = good.cards[0]
+    gone = MediaFile(path=tmp_path / "vanished.png", name="vanished-0.png")
+    broken = [DeckNote(card=type(card)(**{**card.__dict__, "media": (gone,)}), guid="g", nid=1, mod=1)]
+    with pytest.raises(ExportError, match="cannot write"):
+        write_apkg(broken, out)
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
