@@ -20,6 +20,7 @@ from pathlib import Path
 
 import genanki
 
+from note2anki.atomic import atomic_write
 from note2anki.model import CardKind, DeckNote
 
 CSS = """\
@@ -156,21 +157,13 @@ def write_apkg(notes: Sequence[DeckNote], out: Path) -> None:
         finally:
             conn.close()
         try:
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        except OSError as exc:
-            raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from exc
-        try:
-            with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
+            with atomic_write(out) as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
                 _add(zf, "collection.anki2", db_path.read_bytes())
                 _add(zf, "media", json.dumps({str(i): m.name for i, m in enumerate(files)}).encode())
                 for i, m in enumerate(files):
                     _add(zf, str(i), m.path.read_bytes())
-            os.replace(tmp_name, out)
-        except BaseException as exc:
-            Path(tmp_name).unlink(missing_ok=True)
-            if isinstance(exc, OSError):
-                raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from exc
-            raise
+        except OSError as exc:
+            raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from exc
 
 
 def _add(zf: zipfile.ZipFile, name: str, data: bytes) -> None:

@@ -16,8 +16,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -25,6 +23,7 @@ from pathlib import Path
 
 import genanki
 
+from note2anki.atomic import atomic_write
 from note2anki.markdown import heading_key
 from note2anki.model import CardKind, DeckNote, RenderedCard
 from note2anki.render import html_to_text
@@ -148,18 +147,10 @@ def write_state(path: Path, text: str) -> bool:
     except (OSError, UnicodeDecodeError):
         pass
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with atomic_write(path) as f:
+            f.write(text.encode("utf-8"))
     except OSError as exc:
         raise StateError(f"{path}: cannot write the card state file ({exc.strerror or exc})") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise StateError(f"{path}: cannot write the card state file ({exc.strerror or exc})") from exc
-        raise
     return True
 
 
