@@ -74,7 +74,7 @@ class _Lines:
             return None
         for i in range(self.cursor, len(self.lines)):
             if needle in self.lines[i]:
-                self.cursor = i
+                self.cursor = i + 1  # the next thing looked for is further down: two equal questions differ
                 return self.offset + i
         return None
 
