@@ -5,10 +5,11 @@ Results go to stdout; diagnostics, summaries and errors go to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,7 +17,7 @@ import click
 
 from note2anki import __version__, listing
 from note2anki import check as check_module
-from note2anki.config import Config, ConfigError, load_config
+from note2anki.config import ConfigError, Workspace, workspace
 from note2anki.export import ExportError
 from note2anki.model import BuildResult, CardKind
 from note2anki.pipeline import FrozenStateError, run
@@ -32,18 +33,22 @@ def _vault_options(fn: F) -> F:
         "--config",
         "config_path",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="Settings file (default: note2anki.toml at the vault root, if present).",
+        help="Settings file (default: note2anki.toml at the vault root, or in the current folder when VAULT "
+        "is omitted).",
     )(fn)
-    fn = click.argument("vault", type=click.Path(exists=True, file_okay=False, path_type=Path))(fn)
+    fn = click.argument(
+        "vault", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
+    )(fn)
     return fn
 
 
-def _config(vault: Path, config_path: Path | None, **overrides: Any) -> Config:
+def _workspace(vault: Path | None, config_path: Path | None, **overrides: Any) -> Workspace:
     try:
-        config = load_config(vault, config_path)
+        ws = workspace(vault, config_path)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
-    return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    config = dataclasses.replace(ws.config, **{k: v for k, v in overrides.items() if v is not None})
+    return dataclasses.replace(ws, config=config)
 
 
 def _report(result: BuildResult, quiet: bool) -> None:
@@ -63,8 +68,8 @@ def _report(result: BuildResult, quiet: bool) -> None:
             f"; since last build: {len(r.added)} added, {len(r.changed)} changed, "
             f"{len(r.rekeyed)} re-keyed, {len(r.removed)} removed"
         )
-    if result.output is not None:
-        summary += f" -> {result.output}"
+    if result.outputs:
+        summary += " -> " + ", ".join(str(p) for p in result.outputs)
     click.echo(summary, err=True)
 
 
@@ -85,9 +90,15 @@ def cli() -> None:
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the deck (default: <vault folder name>.apkg in the current folder).",
+    help="Where to write the deck (default: `output` in note2anki.toml, else <vault folder name>.apkg in "
+    "the current folder).",
 )
 @click.option("--deck", help="Put every card in this deck instead of <subject>::<textbook>.")
+@click.option(
+    "--split",
+    type=click.Choice(["subject"]),
+    help="One deck per subject (OUTPUT-<subject>.apkg) instead of one for the whole vault.",
+)
 @click.option(
     "--frozen",
     is_flag=True,
@@ -99,17 +110,19 @@ def cli() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write what changed since the last build (added, changed, re-keyed, removed) as JSON.",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only; no summary, no progress bar.")
 def build(
-    vault: Path,
+    vault: Path | None,
     config_path: Path | None,
     output: Path | None,
     deck: str | None,
+    split: str | None,
     frozen: bool,
     report_path: Path | None,
     quiet: bool,
 ) -> None:
-    """Build an Anki deck (.apkg) from the notes in VAULT.
+    """Build an Anki deck (.apkg) from the notes in VAULT (default: the current folder, or `vault` in
+    ./note2anki.toml).
 
     Every cue question with an answer becomes a card; each note's summary becomes one more.
     Importing the deck again updates cards instead of duplicating them.
@@ -118,26 +131,55 @@ def build(
     Example:
         note2anki build samples -o samples.apkg
     """
-    config = _config(vault, config_path, deck=deck)
-    out = output or Path(f"{vault.resolve().name}.apkg")
-    try:
-        result = run(vault, config, out=out, frozen=frozen)
-    except (ExportError, StateError, FrozenStateError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    _report(result, quiet)
-    if result.report is not None:
-        if report_path is not None:
-            report_path.write_text(
-                json.dumps(result.report.to_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-            )
-        if result.report.removed and not quiet:
-            click.echo(
-                f"note2anki: {len(result.report.removed)} cards were removed from your notes; an .apkg "
-                "cannot delete them, so find and delete them in Anki's browser with: "
-                f"{result.report.removed_search()}",
-                err=True,
-            )
+    ws = _workspace(vault, config_path, deck=deck)
+    result = _build(ws, output or ws.default_output, split=split, frozen=frozen, quiet=quiet)
+    if result.report is not None and report_path is not None:
+        report_path.write_text(
+            json.dumps(result.report.to_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
     sys.exit(EXIT_PROBLEMS if result.errors else EXIT_OK)
+
+
+def _build(ws: Workspace, out: Path, *, split: str | None, frozen: bool, quiet: bool) -> BuildResult:
+    with _progress(quiet) as progress:
+        try:
+            result = run(ws.vault, ws.config, out=out, frozen=frozen, split=split, progress=progress)
+        except (ExportError, StateError, FrozenStateError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    _report(result, quiet)
+    if result.report is not None and result.report.removed and not quiet:
+        click.echo(
+            f"note2anki: {len(result.report.removed)} cards were removed from your notes; an .apkg "
+            "cannot delete them, so find and delete them in Anki's browser with: "
+            f"{result.report.removed_search()}",
+            err=True,
+        )
+    return result
+
+
+#: a bar is drawn only for vaults at least this large, and only when stderr is a terminal
+PROGRESS_MIN_NOTES = 300
+
+
+@contextlib.contextmanager
+def _progress(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    bar: Any = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and total >= PROGRESS_MIN_NOTES:
+            bar = click.progressbar(length=total, label="note2anki", file=sys.stderr).__enter__()
+        if bar is not None:
+            bar.update(done - bar.pos)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
 
 
 @cli.command()
@@ -152,7 +194,7 @@ def build(
 )
 @click.option("--strict", is_flag=True, help="Exit 1 on warnings too, not only on errors.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
-def check(vault: Path, config_path: Path | None, fmt: str, strict: bool, quiet: bool) -> None:
+def check(vault: Path | None, config_path: Path | None, fmt: str, strict: bool, quiet: bool) -> None:
     """Report what to fix in the notes of VAULT, without writing a deck.
 
     Each finding names the file, line, a stable code and how to fix it. Exit status: 0 when there are
@@ -162,11 +204,17 @@ def check(vault: Path, config_path: Path | None, fmt: str, strict: bool, quiet: 
     Example:
         note2anki check ~/Obsidian/Study --format github
     """
-    result = run(vault, _config(vault, config_path))
+    ws = _workspace(vault, config_path)
+    result = run(ws.vault, ws.config)
+    _print_check(result, ws, fmt, quiet)
+    sys.exit(check_module.exit_status(result, strict))
+
+
+def _print_check(result: BuildResult, ws: Workspace, fmt: str, quiet: bool) -> None:
     if fmt == "json":
         click.echo(check_module.format_json(result), nl=False)
     elif fmt == "github":
-        click.echo(check_module.format_github(result, vault), nl=False)
+        click.echo(check_module.format_github(result, ws.vault), nl=False)
     else:
         click.echo(check_module.format_text(result), nl=False)
     if not quiet:
@@ -175,7 +223,6 @@ def check(vault: Path, config_path: Path | None, fmt: str, strict: bool, quiet: 
             f"{len(result.warnings)} warnings",
             err=True,
         )
-    sys.exit(check_module.exit_status(result, strict))
 
 
 @cli.command(name="list")
@@ -188,7 +235,7 @@ def check(vault: Path, config_path: Path | None, fmt: str, strict: bool, quiet: 
     show_default=True,
     help="table for people, json for tools.",
 )
-def list_cards(vault: Path, config_path: Path | None, fmt: str) -> None:
+def list_cards(vault: Path | None, config_path: Path | None, fmt: str) -> None:
     """List the cards a build of VAULT would make: kind, note, question, first words of the answer,
     tags and deck.
 
@@ -196,7 +243,8 @@ def list_cards(vault: Path, config_path: Path | None, fmt: str) -> None:
     Example:
         note2anki list samples --format json
     """
-    result = run(vault, _config(vault, config_path))
+    ws = _workspace(vault, config_path)
+    result = run(ws.vault, ws.config)
     out = listing.format_json(result.cards) if fmt == "json" else listing.format_table(result.cards)
     click.echo(out, nl=False)
     for d in result.errors:

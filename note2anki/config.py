@@ -56,6 +56,11 @@ class Config:
     tags: tuple[str, ...] = ("subject::{subject}", "textbook::{textbook}")
     #: deck for notes with neither subject nor textbook; empty means the vault's folder name
     default_deck: str = ""
+    #: where the notes are, relative to this file (for `note2anki build` run without VAULT, and the hooks)
+    vault: str = "."
+    #: where `build` writes the deck when `-o` is not given, relative to this file; empty means
+    #: `<vault folder name>.apkg` in the current folder
+    output: str = ""
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], origin: str) -> Config:
@@ -79,6 +84,40 @@ class Config:
             else:
                 values[key] = value
         return dataclasses.replace(cls(), **values)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The vault to read, its settings, and where the deck goes unless `-o` says otherwise."""
+
+    vault: Path
+    config: Config
+    default_output: Path
+
+
+def workspace(vault: Path | None, config_path: Path | None, cwd: Path | None = None) -> Workspace:
+    """VAULT given: its `note2anki.toml` (or `config_path`). VAULT omitted: `note2anki.toml` in the current
+    folder (or `config_path`), whose `vault` key says where the notes are; else the current folder.
+    Paths in the file are relative to the file."""
+    cwd = cwd or Path.cwd()
+    if vault is None:
+        path = config_path or (cwd / CONFIG_FILE if (cwd / CONFIG_FILE).is_file() else None)
+        if path is None:  # never walk an arbitrary folder (a home directory) by accident
+            raise ConfigError(
+                f"no VAULT given and no {CONFIG_FILE} in the current folder; name the vault folder "
+                f"(`note2anki build PATH`) or add a {CONFIG_FILE} with `vault = \".\"`"
+            )
+        config = load_config(cwd, path)
+        base = path.parent
+        vault = base / config.vault
+        if not vault.is_dir():
+            raise ConfigError(f"{path}: `vault = {config.vault!r}` is not a folder")
+    else:
+        config = load_config(vault, config_path)
+        found = config_path or vault / CONFIG_FILE
+        base = found.parent if found.is_file() else vault
+    output = base / config.output if config.output else cwd / f"{vault.resolve().name}.apkg"
+    return Workspace(vault=vault, config=config, default_output=output)
 
 
 def load_config(vault: Path, path: Path | None = None) -> Config:

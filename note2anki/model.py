@@ -120,6 +120,7 @@ class RenderedCard:
     fields: tuple[str, ...]  # HTML, in note-type field order
     deck: str
     tags: tuple[str, ...]  # normalised: NFC, no whitespace
+    subject: str | None  # for `build --split subject`
     media: tuple[MediaFile, ...]
 
 
@@ -138,7 +139,7 @@ class BuildResult:
     notes_read: int
     cards: tuple[RenderedCard, ...]
     diagnostics: tuple[Diagnostic, ...]
-    output: Path | None = None
+    outputs: tuple[Path, ...] = ()  # decks written (build only)
     media: tuple[MediaFile, ...] = ()
     decks: tuple[str, ...] = ()
     report: Report | None = None  # what changed since the last build (build only)

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from note2anki import state
@@ -13,7 +15,7 @@ from note2anki.config import Config
 from note2anki.discover import discover
 from note2anki.export import build_time, write_apkg
 from note2anki.extract import extract
-from note2anki.model import BuildResult, Diagnostic, RenderedCard
+from note2anki.model import BuildResult, DeckNote, Diagnostic, RenderedCard
 from note2anki.parse import parse
 from note2anki.render import MediaIndex, render
 
@@ -22,16 +24,32 @@ class FrozenStateError(Exception):
     """`--frozen` was given and the build would change the card state file."""
 
 
-def run(root: Path, config: Config, out: Path | None = None, *, frozen: bool = False) -> BuildResult:
+def run(
+    root: Path,
+    config: Config,
+    out: Path | None = None,
+    *,
+    frozen: bool = False,
+    split: str | None = None,
+    only: Collection[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BuildResult:
     """Read the vault at `root`; with `out`, also give cards their identity from the vault's state file,
-    write the deck to `out` and update the state file. Problems in notes come back as diagnostics; a bad
-    note never stops the others."""
+    write the deck to `out` (one per subject with `split="subject"`) and update the state file.
+
+    Problems in notes come back as diagnostics; a bad note never stops the others. `only` limits reading to
+    those vault-relative note paths (pre-commit's staged files); `progress(done, total)` is called per note.
+    """
     vault = discover(root, config)
+    if only is not None:
+        vault = dataclasses.replace(vault, notes=tuple(n for n in vault.notes if n.rel in only))
     media_index = MediaIndex(vault)
     cards: list[RenderedCard] = []
     diagnostics: list[Diagnostic] = []
     unreadable: list[str] = []
-    for source in vault.notes:
+    for done, source in enumerate(vault.notes, 1):
+        if progress is not None:
+            progress(done, len(vault.notes))
         note, problems = parse(source, config)
         diagnostics.extend(problems)
         if note is None:
@@ -47,7 +65,6 @@ def run(root: Path, config: Config, out: Path | None = None, *, frozen: bool = F
         notes_read=len(vault.notes),
         cards=tuple(cards),
         diagnostics=tuple(sorted(set(diagnostics), key=_order)),
-        output=out,
         media=tuple(sorted({m.name: m for c in cards for m in c.media}.values(), key=lambda m: m.name)),
         decks=tuple(sorted({c.deck for c in cards})),
     )
@@ -63,9 +80,32 @@ def run(root: Path, config: Config, out: Path | None = None, *, frozen: bool = F
             f"{state_path} would change ({len(report.added)} added, {len(report.changed)} changed, "
             f"{len(report.removed)} removed); run `note2anki build` locally and commit {state.STATE_FILE}"
         )
-    write_apkg(notes, out)
+    outputs = []
+    for path, group in _decks(notes, out, split, vault.name):
+        write_apkg(group, path)
+        outputs.append(path)
     changed = state.write_state(state_path, text)
-    return dataclasses.replace(result, report=report, state_changed=changed)
+    return dataclasses.replace(result, report=report, state_changed=changed, outputs=tuple(outputs))
+
+
+def _decks(
+    notes: list[DeckNote], out: Path, split: str | None, fallback: str
+) -> list[tuple[Path, list[DeckNote]]]:
+    """One deck for all notes, or with `split="subject"` one per subject, named OUT-<subject>.apkg."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if split is None:
+        return [(out, notes)]
+    groups: dict[str, list[DeckNote]] = {}
+    for n in notes:
+        groups.setdefault(n.card.subject or fallback, []).append(n)
+    return [
+        (out.with_name(f"{out.stem}-{_file_part(subject)}{out.suffix or '.apkg'}"), group)
+        for subject, group in sorted(groups.items())
+    ]
+
+
+def _file_part(text: str) -> str:
+    return re.sub(r'[\\/:*?"<>|\s]+', "_", text).strip("._") or "deck"
 
 
 def _order(d: Diagnostic) -> tuple[str, int, str, str]:

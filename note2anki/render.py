@@ -222,6 +222,7 @@ def render(
         fields=tuple(clean_text(f) for f in fields),
         deck=deck_name(meta, config, vault),
         tags=tags(meta, config),
+        subject=meta.subject,
         media=tuple(sorted(r.media.values(), key=lambda m: m.name)),
     )
     return rendered, r.diagnostics

@@ -211,7 +211,7 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert "Directory" in result.stderr and "does not exist" in result.stderr
     result = CliRunner().invoke(cli, ["build"])
     assert result.exit_code == 2
-    assert "Missing argument 'VAULT'" in result.stderr
+    assert "no VAULT given and no note2anki.toml in the current folder" in result.stderr
 
 
 def test_every_command_help_has_an_example() -> None:
