@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,11 +18,13 @@ import click
 
 from note2anki import __version__, listing
 from note2anki import check as check_module
-from note2anki.config import ConfigError, Workspace, workspace
+from note2anki.config import CONFIG_FILE, ConfigError, Workspace, workspace
 from note2anki.export import ExportError
 from note2anki.model import BuildResult, CardKind
 from note2anki.pipeline import FrozenStateError, run
+from note2anki.precommit import notes_in_vault, unstaged
 from note2anki.state import STATE_FILE, StateError
+from note2anki.workflow import WORKFLOW_PATH, workflow
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -250,6 +253,88 @@ def list_cards(vault: Path | None, config_path: Path | None, fmt: str) -> None:
     for d in result.errors:
         click.echo(d.format(), err=True)
     sys.exit(EXIT_PROBLEMS if result.errors else EXIT_OK)
+
+
+@cli.command(name="init-ci")
+@click.option("--force", is_flag=True, help="Overwrite an existing workflow file.")
+@click.option(
+    "--install",
+    metavar="REQUIREMENT",
+    help="What the workflow installs with pip (default: this version of note2anki from PyPI).",
+)
+@click.option(
+    "--vault",
+    default=".",
+    show_default=True,
+    help="The vault folder, relative to the repository root.",
+)
+def init_ci(force: bool, install: str | None, vault: str) -> None:
+    """Write a GitHub Actions workflow (.github/workflows/anki.yml) into the repository in the current
+    folder: it checks the notes (annotations on the changed lines), builds the deck with --frozen, uploads
+    it as an artifact and attaches it to a release when a tag is pushed.
+
+    \b
+    Example:
+        cd ~/Obsidian/Study && note2anki init-ci && git add .github && git commit -m "Build my deck in CI"
+    """
+    target = Path.cwd() / WORKFLOW_PATH
+    if target.exists() and not force:
+        raise click.ClickException(f"{WORKFLOW_PATH} already exists; pass --force to overwrite it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(workflow(install, vault), encoding="utf-8")
+    click.echo(str(target))
+
+
+@cli.group()
+def hook() -> None:
+    """Entry points for the pre-commit hooks in .pre-commit-hooks.yaml.
+
+    They read note2anki.toml in the repository root (`vault`, `output`).
+
+    \b
+    Example:
+        note2anki hook check notes/lambda.md
+    """
+
+
+@hook.command(name="check")
+@click.argument("files", nargs=-1)
+def hook_check(files: tuple[str, ...]) -> None:
+    """Check the staged notes FILES; exit 1 on errors.
+
+    \b
+    Example:
+        note2anki hook check notes/lambda.md notes/s3.md
+    """
+    ws = _hook_workspace()
+    result = run(ws.vault, ws.config, only=notes_in_vault(files, ws.vault))
+    _print_check(result, ws, "text", quiet=True)
+    sys.exit(EXIT_PROBLEMS if result.errors else EXIT_OK)
+
+
+@hook.command(name="build")
+@click.argument("files", nargs=-1)
+def hook_build(files: tuple[str, ...]) -> None:
+    """Rebuild the deck and the card state file; exit 1 on errors or while the rewritten state file is
+    not staged.
+
+    \b
+    Example:
+        note2anki hook build
+    """
+    ws = _hook_workspace()
+    result = _build(ws, ws.default_output, split=None, frozen=False, quiet=True)
+    lock = ws.vault / STATE_FILE
+    if lock.exists() and unstaged(lock):
+        shown = Path(os.path.relpath(lock)).as_posix()
+        click.echo(f"note2anki: {shown} was updated; stage it (git add {shown}) and commit again", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    sys.exit(EXIT_PROBLEMS if result.errors else EXIT_OK)
+
+
+def _hook_workspace() -> Workspace:
+    # A repository without note2anki.toml is itself the vault.
+    return _workspace(None if (Path.cwd() / CONFIG_FILE).is_file() else Path.cwd(), None)
 
 
 def main() -> None:

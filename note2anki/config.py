@@ -105,7 +105,7 @@ def workspace(vault: Path | None, config_path: Path | None, cwd: Path | None = N
         if path is None:  # never walk an arbitrary folder (a home directory) by accident
             raise ConfigError(
                 f"no VAULT given and no {CONFIG_FILE} in the current folder; name the vault folder "
-                f"(`note2anki build PATH`) or add a {CONFIG_FILE} with `vault = \".\"`"
+                f'(`note2anki build PATH`) or add a {CONFIG_FILE} with `vault = "."`'
             )
         config = load_config(cwd, path)
         base = path.parent

@@ -95,10 +95,14 @@ def split_frontmatter(text: str) -> _Split:
     )
 
 
-def _yaml_error_line(exc: yaml.YAMLError, first_line: int) -> int | None:
-    # Where the broken construct began (an unclosed `[`) says more than where the parser gave up.
+def _yaml_error_line(exc: yaml.YAMLError, split: _Split) -> int | None:
+    # Where the broken construct began (an unclosed `[`) says more than where the parser gave up; a parser
+    # that gave up at the end of the YAML points at its last line, not at the closing `---`.
     mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
-    return mark.line + first_line if mark is not None else None
+    if mark is None:
+        return None
+    last = split.frontmatter_line + max(len((split.frontmatter or "").rstrip("\n").split("\n")) - 1, 0)
+    return min(mark.line + split.frontmatter_line, last)
 
 
 def parse(source: SourceFile, config: Config) -> tuple[ParsedNote | None, list[Diagnostic]]:
@@ -126,7 +130,7 @@ def parse(source: SourceFile, config: Config) -> tuple[ParsedNote | None, list[D
             return None, [
                 _error(
                     source,
-                    _yaml_error_line(exc, split.frontmatter_line),
+                    _yaml_error_line(exc, split),
                     "N2A003",
                     f"the frontmatter is not valid YAML ({reason}); fix the YAML between the `---` lines "
                     "(quote values that contain `:` or `#`)",

@@ -1,0 +1,195 @@
+"""Unattended use: pre-commit hooks in a real git repository, the workflow `init-ci` writes, `--split`."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from note2anki.cli import cli
+from tests.anki_collection import AnkiCollection
+from tests.conftest import ROOT
+
+NOTE = "---\n⭕과목: AWS\n⭕교재: Cloud Basics\n---\n### 단서 질문\n\n- What is {q}?\n    - {a}.\n"
+HAS_GIT = shutil.which("git") is not None
+
+
+def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    }
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, env=env, check=False)
+
+
+def note2anki_command(line: str) -> list[str]:
+    """A workflow `run:` line, run with this interpreter's note2anki."""
+    words = shlex.split(line)
+    assert words[0] == "note2anki"
+    return [sys.executable, "-m", "note2anki", *words[1:]]
+
+
+def test_init_ci_workflow_runs_locally(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = tmp_path / "vault-repo"
+    shutil.copytree(ROOT / "samples", repo)
+    monkeypatch.chdir(repo)
+    result = CliRunner().invoke(cli, ["init-ci"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == str(repo / ".github/workflows/anki.yml")
+    again = CliRunner().invoke(cli, ["init-ci"])
+    assert again.exit_code == 1
+    assert ".github/workflows/anki.yml already exists; pass --force to overwrite it" in again.stderr
+
+    flow = yaml.safe_load((repo / ".github/workflows/anki.yml").read_text(encoding="utf-8"))
+    steps = {s.get("name", s.get("uses")): s for s in flow["jobs"]["deck"]["steps"]}
+    assert steps["Install note2anki"]["run"].startswith('python -m pip install "note2anki==')
+    assert steps["Upload deck"]["with"]["path"] == "anki-deck.apkg"
+    assert "startsWith(github.ref, 'refs/tags/')" in steps["Attach deck to the release"]["if"]
+
+    check = subprocess.run(
+        note2anki_command(steps["Check notes"]["run"]), cwd=repo, capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.splitlines()[0].startswith("::warning file=AWS/IAM 권한.md,line=25,title=N2A201::")
+    build = subprocess.run(
+        note2anki_command(steps["Build deck"]["run"]), cwd=repo, capture_output=True, text=True
+    )
+    assert build.returncode == 0, build.stderr
+    assert build.stdout == ""
+    col = AnkiCollection(tmp_path / "anki")
+    try:
+        assert col.import_deck(repo / "anki-deck.apkg").new == 33
+    finally:
+        col.close()
+
+
+def test_split_by_subject(tmp_path: Path) -> None:
+    vault = tmp_path / "samples"
+    shutil.copytree(ROOT / "samples", vault)
+    result = CliRunner().invoke(
+        cli, ["build", str(vault), "-o", str(tmp_path / "out" / "study.apkg"), "--split", "subject"]
+    )
+    assert result.exit_code == 0, result.stderr
+    decks = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert decks == ["study-AWS.apkg", "study-Algorithms.apkg", "study-Networking.apkg"]
+    counts = {}
+    for name in decks:
+        col = AnkiCollection(tmp_path / name)
+        try:
+            col.import_deck(tmp_path / "out" / name)
+            counts[name] = (len(col.notes()), {d for n in col.notes() for d in n.decks})
+        finally:
+            col.close()
+    assert counts["study-AWS.apkg"] == (13, {"AWS::클라우드 입문 노트", "AWS::Practical Cloud Networking"})
+    assert counts["study-Networking.apkg"][0] == 9 and counts["study-Algorithms.apkg"][0] == 11
+
+
+def test_exit_codes_and_clean_stdout(write_vault, tmp_path: Path) -> None:
+    vault = write_vault({"a.md": NOTE.format(q="S3", a="Object storage")})
+    ok = CliRunner().invoke(cli, ["build", str(vault), "-o", str(tmp_path / "o.apkg")])
+    assert (ok.exit_code, ok.stdout) == (0, "")
+    quiet = CliRunner().invoke(cli, ["build", str(vault), "-o", str(tmp_path / "o.apkg"), "-q"])
+    assert (quiet.exit_code, quiet.stdout, quiet.stderr) == (0, "", "")
+    bad_option = CliRunner().invoke(cli, ["build", str(vault), "--split", "textbook"])
+    assert bad_option.exit_code == 2 and "Invalid value for '--split'" in bad_option.stderr
+    (vault / "b.md").write_text("---\nx: [\n---\n", encoding="utf-8")
+    failed = CliRunner().invoke(cli, ["build", str(vault), "-o", str(tmp_path / "o.apkg"), "-q"])
+    assert failed.exit_code == 1 and failed.stdout == ""
+    assert failed.stderr.startswith("b.md:2: error N2A003:")
+
+
+@pytest.mark.skipif(
+    not HAS_GIT or shutil.which("pre-commit", path=str(Path(sys.executable).parent)) is None,
+    reason="needs git and pre-commit",
+)
+def test_pre_commit_hooks_in_a_real_repository(tmp_path: Path) -> None:
+    # This project as a git repository at its current working tree, so the hooks under test are these.
+    project = tmp_path / "note2anki"
+    shutil.copytree(
+        ROOT,
+        project,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "*.apkg", "__pycache__", "*.egg-info", "build", ".*_cache"
+        ),
+    )
+    assert git(project, "init", "-q").returncode == 0
+    git(project, "add", "-A")
+    assert git(project, "commit", "-qm", "snapshot").returncode == 0
+    rev = git(project, "rev-parse", "HEAD").stdout.strip()
+
+    repo = tmp_path / "vault"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "notes").mkdir()
+    (repo / "notes/s3.md").write_text(NOTE.format(q="S3", a="Object storage"), encoding="utf-8")
+    (repo / "note2anki.toml").write_text('vault = "notes"\noutput = "build/deck.apkg"\n', encoding="utf-8")
+    (repo / ".gitignore").write_text("build/\n", encoding="utf-8")
+    (repo / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {project}\n    rev: {rev}\n    hooks:\n      - id: note2anki-check\n      - id: note2anki-build\n",
+        encoding="utf-8",
+    )
+    pre_commit = str(Path(sys.executable).parent / "pre-commit")
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
+    assert subprocess.run([pre_commit, "install"], cwd=repo, env=env, capture_output=True).returncode == 0
+
+    def commit(message: str) -> subprocess.CompletedProcess[str]:
+        git(repo, "add", "-A")
+        done = subprocess.run(
+            ["git", "commit", "-m", message],
+            cwd=repo,
+            env={
+                **env,
+                "GIT_AUTHOR_NAME": "t",
+                "GIT_AUTHOR_EMAIL": "t@example.invalid",
+                "GIT_COMMITTER_NAME": "t",
+                "GIT_COMMITTER_EMAIL": "t@example.invalid",
+            },
+            capture_output=True,
+            text=True,
+        )
+        return done
+
+    # First commit: the build hook writes the deck and a new lock file, then refuses until it is staged.
+    first = commit("notes")
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "note2anki: notes/note2anki.lock was updated; stage it (git add notes/note2anki.lock)" in (
+        first.stdout + first.stderr
+    )
+    assert (repo / "build/deck.apkg").exists() and (repo / "notes/note2anki.lock").exists()
+    again = commit("notes")
+    assert again.returncode == 0, again.stdout + again.stderr
+
+    # A note with broken frontmatter: the check hook refuses the commit and names the file and line.
+    (repo / "notes/broken.md").write_text("---\n⭕과목: [AWS\n---\n", encoding="utf-8")
+    refused = commit("broken")
+    assert refused.returncode == 1
+    assert "broken.md:2: error N2A003: the frontmatter is not valid YAML" in refused.stdout + refused.stderr
+    (repo / "notes/broken.md").unlink()
+
+    # A good change: the deck and the lock are rebuilt; once the lock is staged the commit goes through.
+    before = (repo / "build/deck.apkg").read_bytes()
+    (repo / "notes/s3.md").write_text(
+        NOTE.format(q="S3", a="Object storage with versioning"), encoding="utf-8"
+    )
+    assert commit("edit").returncode == 1
+    assert commit("edit").returncode == 0
+    assert (repo / "build/deck.apkg").read_bytes() != before
+    assert git(repo, "status", "--porcelain").stdout == ""
+    col = AnkiCollection(tmp_path / "anki")
+    try:
+        col.import_deck(repo / "build/deck.apkg")
+        assert [n.fields["Answer"] for n in col.notes()] == [
+            "<ul>\n<li>Object storage with versioning.</li>\n</ul>"
+        ]
+    finally:
+        col.close()
