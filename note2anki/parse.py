@@ -102,7 +102,7 @@ def _yaml_error_line(exc: yaml.YAMLError, split: _Split) -> int | None:
     if mark is None:
         return None
     last = split.frontmatter_line + max(len((split.frontmatter or "").rstrip("\n").split("\n")) - 1, 0)
-    return min(mark.line + split.frontmatter_line, last)
+    return min(int(mark.line) + split.frontmatter_line, last)
 
 
 def parse(source: SourceFile, config: Config) -> tuple[ParsedNote | None, list[Diagnostic]]:

@@ -135,7 +135,8 @@ def test_pre_commit_hooks_in_a_real_repository(tmp_path: Path) -> None:
     (repo / "note2anki.toml").write_text('vault = "notes"\noutput = "build/deck.apkg"\n', encoding="utf-8")
     (repo / ".gitignore").write_text("build/\n", encoding="utf-8")
     (repo / ".pre-commit-config.yaml").write_text(
-        f"repos:\n  - repo: {project}\n    rev: {rev}\n    hooks:\n      - id: note2anki-check\n      - id: note2anki-build\n",
+        f"repos:\n  - repo: {project}\n    rev: {rev}\n"
+        "    hooks:\n      - id: note2anki-check\n      - id: note2anki-build\n",
         encoding="utf-8",
     )
     pre_commit = str(Path(sys.executable).parent / "pre-commit")
