@@ -194,3 +194,43 @@ def test_pre_commit_hooks_in_a_real_repository(tmp_path: Path) -> None:
         ]
     finally:
         col.close()
+
+
+class _Terminal:
+    """A stand-in stderr that says it is a terminal and records what is written."""
+
+    def __init__(self, tty: bool) -> None:
+        self.tty, self.text = tty, ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("tty", "quiet", "notes", "drawn"),
+    [
+        (True, False, 400, True),
+        (True, False, 10, False),
+        (False, False, 400, False),
+        (True, True, 400, False),
+    ],
+)
+def test_progress_bar_only_on_a_terminal_for_big_vaults(
+    monkeypatch: pytest.MonkeyPatch, tty: bool, quiet: bool, notes: int, drawn: bool
+) -> None:
+    from note2anki import cli as cli_module
+
+    fake = _Terminal(tty)
+    monkeypatch.setattr(sys, "stderr", fake)
+    with cli_module._progress(quiet) as progress:
+        for done in range(1, notes + 1):
+            if progress is not None:
+                progress(done, notes)
+    assert ("note2anki" in fake.text) is drawn
