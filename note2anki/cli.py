@@ -28,7 +28,7 @@ from note2anki.workflow import WORKFLOW_PATH, workflow
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_PROBLEMS = 0, 1  # usage errors exit 2 through click
 
 
 def _vault_options(fn: F) -> F:
@@ -71,6 +71,8 @@ def _report(result: BuildResult, quiet: bool) -> None:
             f"; since last build: {len(r.added)} added, {len(r.changed)} changed, "
             f"{len(r.rekeyed)} re-keyed, {len(r.removed)} removed"
         )
+        if result.state_changed:
+            summary += f" ({STATE_FILE} updated)"
     if result.outputs:
         summary += " -> " + ", ".join(str(p) for p in result.outputs)
     click.echo(summary, err=True)

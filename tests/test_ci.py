@@ -98,6 +98,9 @@ def test_exit_codes_and_clean_stdout(write_vault, tmp_path: Path) -> None:
     vault = write_vault({"a.md": NOTE.format(q="S3", a="Object storage")})
     ok = CliRunner().invoke(cli, ["build", str(vault), "-o", str(tmp_path / "o.apkg")])
     assert (ok.exit_code, ok.stdout) == (0, "")
+    assert "1 added, 0 changed, 0 re-keyed, 0 removed (note2anki.lock updated) -> " in ok.stderr
+    same = CliRunner().invoke(cli, ["build", str(vault), "-o", str(tmp_path / "o.apkg")])
+    assert "0 added, 0 changed, 0 re-keyed, 0 removed -> " in same.stderr
     quiet = CliRunner().invoke(cli, ["build", str(vault), "-o", str(tmp_path / "o.apkg"), "-q"])
     assert (quiet.exit_code, quiet.stdout, quiet.stderr) == (0, "", "")
     bad_option = CliRunner().invoke(cli, ["build", str(vault), "--split", "textbook"])
