@@ -7,6 +7,7 @@ label bullets unwrapped) is one item of the note's summary card. No per-card mar
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -379,11 +380,6 @@ def extract(note: ParsedNote, config: Config) -> tuple[list[Card], list[Diagnost
     return cards, ex.diagnostics
 
 
-_KEYS_CACHE: dict[Config, _Keys] = {}
-
-
+@functools.lru_cache(maxsize=8)
 def _keys(config: Config) -> _Keys:
-    keys = _KEYS_CACHE.get(config)
-    if keys is None:
-        keys = _KEYS_CACHE[config] = _Keys(config)
-    return keys
+    return _Keys(config)

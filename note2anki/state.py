@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -158,25 +158,36 @@ def write_state(path: Path, text: str) -> bool:
 
 
 def _moves(cards: Sequence[RenderedCard], old: Sequence[Entry]) -> dict[str, str]:
-    """new path -> old path, for notes renamed or moved since the state was written."""
-    new_paths = {c.source for c in cards}
-    old_by_path: defaultdict[str, list[Entry]] = defaultdict(list)
+    """new path -> old path, for notes renamed or moved since the state was written: a new path takes the
+    vanished path that shares the most of its cue questions (at least MOVE_OVERLAP of the old note's).
+
+    Linear in the number of cards: candidates come from an index of the vanished notes' questions."""
+    mine: defaultdict[str, set[str]] = defaultdict(set)
+    for c in cards:
+        mine[c.source]  # every new path, even one without cue cards
+        if c.kind is CardKind.CUE:
+            mine[c.source].add(_key(c))
+    theirs: defaultdict[str, set[str]] = defaultdict(set)
     for e in old:
-        old_by_path[e.path].append(e)
-    gone = {p: es for p, es in old_by_path.items() if p not in new_paths}
-    arrived = sorted(p for p in new_paths if p not in old_by_path)
+        theirs[e.path]
+        if e.kind == CardKind.CUE.value:
+            theirs[e.path].add(e.key)
+    gone = {p for p in theirs if p not in mine}
+    if not gone:
+        return {}
+    where: defaultdict[str, list[str]] = defaultdict(list)
+    for path in sorted(gone):
+        for key in theirs[path]:
+            where[key].append(path)
     moves: dict[str, str] = {}
-    for path in arrived:
-        mine = {(c.kind.value, _key(c)) for c in cards if c.source == path and c.kind is CardKind.CUE}
-        best, score = None, 0.0
-        for old_path, entries in sorted(gone.items()):
-            theirs = {(e.kind, e.key) for e in entries if e.kind == CardKind.CUE.value}
-            overlap = len(mine & theirs) / max(len(theirs), 1)
-            if overlap > score:
-                best, score = old_path, overlap
-        if best is not None and score >= MOVE_OVERLAP:
-            moves[path] = best
-            del gone[best]
+    for path in sorted(p for p in mine if p not in theirs):
+        shared = Counter(
+            old_path for key in mine[path] for old_path in where.get(key, ()) if old_path in gone
+        )
+        ranked = sorted(shared.items(), key=lambda kv: (-kv[1] / len(theirs[kv[0]]), kv[0]))
+        if ranked and ranked[0][1] / len(theirs[ranked[0][0]]) >= MOVE_OVERLAP:
+            moves[path] = ranked[0][0]
+            gone.discard(ranked[0][0])
     return moves
 
 
@@ -188,12 +199,12 @@ def _excerpt(card: RenderedCard) -> str:
     return html_to_text(card.fields[1])[:EXCERPT]
 
 
-def _similarity(card: RenderedCard, answer: str, entry: Entry) -> float:
+def _similarity(card: RenderedCard, answer: str, excerpt: str, entry: Entry) -> float:
     if entry.kind != card.kind.value:
         return 0.0
     if entry.answer == answer:
         return 1.0
-    return (_ratio(entry.key, _key(card)) + _ratio(entry.excerpt, _excerpt(card))) / 2
+    return (_ratio(entry.key, _key(card)) + _ratio(entry.excerpt, excerpt)) / 2
 
 
 def assign(
@@ -212,6 +223,7 @@ def assign(
     for e in sorted(old, key=lambda e: (e.nid, e.guid)):
         unmatched[(e.path, e.kind, e.key)].append(e)
     answers = [_digest(c.fields[1]) for c in cards]
+    excerpts = [_excerpt(c) for c in cards]
     matched: list[Entry | None] = [None] * len(cards)
 
     # 1. same note (or its old path), same question
@@ -229,7 +241,7 @@ def assign(
     for i, card in enumerate(cards):
         if matched[i] is None:
             for e in leftovers.get(moves.get(card.source, card.source), []):
-                score = _similarity(card, answers[i], e)
+                score = _similarity(card, answers[i], excerpts[i], e)
                 if score >= REWORD_SIMILARITY:
                     pairs.append((-score, i, e.nid, e))
     used: set[int] = set()
@@ -274,7 +286,7 @@ def assign(
             answer=answers[i],
             changed=changed_at,
             question=card.prompt,
-            excerpt=_excerpt(card),
+            excerpt=excerpts[i],
         )
         entries.append(entry)
         notes.append(DeckNote(card=card, guid=guid, nid=nid, mod=changed_at))
