@@ -23,7 +23,7 @@ def format_text(result: BuildResult) -> str:
 def format_json(result: BuildResult) -> str:
     data = {
         "notes": result.notes_read,
-        "cards": {"cue": result.count(CardKind.CUE), "summary": result.count(CardKind.SUMMARY)},
+        "cards": {kind.value: result.count(kind) for kind in CardKind},
         "errors": len(result.errors),
         "warnings": len(result.warnings),
         "diagnostics": [

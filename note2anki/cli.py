@@ -62,7 +62,8 @@ def _report(result: BuildResult, quiet: bool) -> None:
         return
     summary = (
         f"note2anki: {result.notes_read} notes read, {result.count(CardKind.CUE)} cue cards, "
-        f"{result.count(CardKind.SUMMARY)} summary cards, {len(result.media)} media files, "
+        f"{result.count(CardKind.SUMMARY)} summary cards, {result.count(CardKind.CLOZE)} cloze notes, "
+        f"{len(result.media)} media files, "
         f"{len(result.errors)} errors, {len(result.warnings)} warnings"
     )
     if result.report is not None:

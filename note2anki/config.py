@@ -58,6 +58,11 @@ class Config:
     default_deck: str = ""
     #: where the notes are, relative to this file (for `note2anki build` run without VAULT, and the hooks)
     vault: str = "."
+    #: Obsidian's name for the vault, used in the cards' `obsidian://open?vault=…` links; empty means the
+    #: vault's folder name (set it when the folder is checked out under another name)
+    obsidian_vault: str = ""
+    #: summary bullets with **bold** or ==highlighted== terms also become cloze notes, one card per term
+    cloze: bool = True
     #: where `build` writes the deck when `-o` is not given, relative to this file; empty means
     #: `<vault folder name>.apkg` in the current folder
     output: str = ""
@@ -79,6 +84,10 @@ class Config:
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                     raise ConfigError(f"{origin}: `{key}` must be a list of strings")
                 values[key] = tuple(value)
+            elif isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise ConfigError(f"{origin}: `{key}` must be true or false")
+                values[key] = value
             elif not isinstance(value, str):
                 raise ConfigError(f"{origin}: `{key}` must be a string")
             else:

@@ -1,7 +1,8 @@
 """Stage 5: write rendered cards as an `.apkg` with genanki, byte-for-byte reproducibly.
 
 The export contract with Anki (see README "How identity works"):
-- note types have fixed ids and frozen field/template names and order, so Anki never imports a "+" copy;
+- note types (notetypes.py) have fixed ids and frozen field/template names and order, so Anki never imports
+  a "+" copy;
 - a note's GUID comes from its note's vault path and its normalised prompt, never from the answer;
 - the zip has fixed entry times and order, so identical input gives identical bytes.
 """
@@ -21,68 +22,8 @@ from pathlib import Path
 import genanki
 
 from note2anki.atomic import atomic_write
-from note2anki.model import CardKind, DeckNote
-
-CSS = """\
-.card { font-family: -apple-system, "Segoe UI", "Apple SD Gothic Neo", "Noto Sans KR", sans-serif;
-  font-size: 18px; line-height: 1.55; text-align: left; color: #1d1d1f; background: #fff;
-  max-width: 46em; margin: 0 auto; padding: 0 .6em; word-break: keep-all; overflow-wrap: anywhere; }
-.nightMode .card, .card.nightMode { color: #e6e6e6; background: #1e1e1e; }
-.n2a-context { font-size: .72em; color: #888; margin-bottom: .8em; }
-.n2a-question { font-weight: 600; }
-.n2a-source { font-size: .7em; color: #888; margin-top: 1.2em; }
-img { max-width: 100%; height: auto; }
-table { border-collapse: collapse; } th, td { border: 1px solid #8884; padding: .2em .5em; }
-pre { overflow-x: auto; padding: .6em; background: #8881; border-radius: 4px; }
-code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: .9em; }
-mark { background: #ffe36e; color: inherit; } .nightMode mark { background: #7a6a00; }
-.n2a-missing { color: #b00; } .nightMode .n2a-missing { color: #f77; }
-"""
-
-
-class _Model(genanki.Model):  # type: ignore[misc]
-    """A note type whose `mod` is fixed (MODEL_MOD), not the build time."""
-
-    def to_json(self, timestamp: float, deck_id: int) -> dict[str, object]:
-        data: dict[str, object] = super().to_json(MODEL_MOD, deck_id)
-        return data
-
-
-_CONTEXT = '<div class="n2a-context">{{Subject}}{{#Textbook}} · {{Textbook}}{{/Textbook}} · {{%s}}</div>'
-
-# Field and template names and their order are part of the contract with every collection that ever
-# imported a deck: changing them makes Anki import a "+" copy. Change only HTML/CSS inside templates.
-CUE_MODEL = _Model(
-    1607392319,
-    "note2anki Cue",
-    fields=[{"name": n} for n in ("Question", "Answer", "Subject", "Textbook", "Note", "Source")],
-    templates=[
-        {
-            "name": "Cue",
-            "qfmt": _CONTEXT % "Note" + '<div class="n2a-question">{{Question}}</div>',
-            "afmt": '{{FrontSide}}<hr id="answer"><div class="n2a-answer">{{Answer}}</div>'
-            '<div class="n2a-source">{{Source}}</div>',
-        }
-    ],
-    css=CSS,
-)
-SUMMARY_MODEL = _Model(
-    1607392320,
-    "note2anki Summary",
-    fields=[{"name": n} for n in ("Title", "Summary", "Subject", "Textbook", "Source")],
-    templates=[
-        {
-            "name": "Summary",
-            "qfmt": _CONTEXT % "Source" + '<div class="n2a-question">{{Title}}</div>',
-            "afmt": '{{FrontSide}}<hr id="answer"><div class="n2a-answer">{{Summary}}</div>',
-        }
-    ],
-    css=CSS,
-)
-MODELS = {CardKind.CUE: CUE_MODEL, CardKind.SUMMARY: SUMMARY_MODEL}
-#: the note types' `mod`: raise it to a later time whenever a template or the CSS changes, so Anki takes the
-#: new look on import (tests/test_identity.py fails until the fingerprint there is updated with it)
-MODEL_MOD = 1764000000
+from note2anki.model import DeckNote
+from note2anki.notetypes import MODELS
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 

@@ -2,14 +2,15 @@
 
 Cue section: each top-level bullet is a question and everything nested under it is the answer; sub-headings
 and `**질문:**`/`**답변:**` paragraphs are questions too. Summary section: each top-level bullet (toggle and
-label bullets unwrapped) is one item of the note's summary card. No per-card markers are needed.
+label bullets unwrapped) is one item of the note's summary card, and an item with **bold** or ==highlighted==
+terms is also a cloze card. No per-card markers are needed.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from note2anki import markdown as md
@@ -377,7 +378,39 @@ def extract(note: ParsedNote, config: Config) -> tuple[list[Card], list[Diagnost
                 items=tuple(items),
             )
         )
+    if config.cloze:
+        cards.extend(_clozes(note, items))
     return cards, ex.diagnostics
+
+
+#: the Markdown that marks a summary item's key terms (`**bold**`, `==highlight==`)
+CLOZE_MARKS = frozenset({"strong", "mark"})
+
+
+def cloze_terms(tokens: Iterable[Token]) -> int:
+    """How many terms are marked (outermost marks with text only)."""
+    count = 0
+    for tok in tokens:
+        if md.kind(tok) in CLOZE_MARKS:
+            count += bool(md.plain_text(md.children(tok)).strip())
+        else:
+            count += cloze_terms(md.children(tok))
+    return count
+
+
+def _clozes(note: ParsedNote, items: list[Fragment]) -> Iterator[Card]:
+    """A cloze card for each summary item with marked terms; the others stay in the summary card only."""
+    lines = _Lines(note)
+    for item in items:
+        if cloze_terms(item.tokens):
+            prompt = " ".join(md.plain_text(item.tokens, media=False).split())
+            yield Card(
+                kind=CardKind.CLOZE,
+                note=note,
+                prompt=prompt,
+                line=lines.find(list(item.tokens)),
+                items=(item,),
+            )
 
 
 @functools.lru_cache(maxsize=8)

@@ -37,7 +37,7 @@ def _row(card: RenderedCard) -> dict[str, str]:
         "kind": card.kind.value,
         "note": card.source,
         "question": card.prompt,
-        "answer": card.fields[1],
+        "answer": card.answer,
         "tags": " ".join(card.tags),
         "deck": card.deck,
     }

@@ -1,107 +1,23 @@
-"""The one place that knows mistune: the plugin list, Obsidian syntax, and helpers over its tokens.
+"""The one place that builds mistune, plus helpers over its tokens.
 
-`ast_parser()` and `html_renderer()` are built from the same plugin list, so a token the parser can
-produce is a token the renderer can draw.
+`ast_parser()` and `html_renderer()` are built from the same plugin list (`obsidian.PLUGINS`), so a token
+the parser can produce is a token the renderer can draw.
 """
 
 from __future__ import annotations
 
 import functools
-import html
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
-from re import Match
 from typing import Any, cast
 
 import mistune
-from mistune.core import BlockState, InlineState
-from mistune.inline_parser import InlineParser
+from mistune.core import BlockState
 
+from note2anki.cardhtml import CardHTMLRenderer
 from note2anki.model import Token
-
-# Obsidian links and embeds: [[target]], [[target|label]], [[target\|label]] (escaped inside tables),
-# ![[file.png]], ![[file.png|300]], ![[Note#Heading]].
-WIKILINK_PATTERN = r"(?P<wl_bang>!?)\[\[(?P<wl_body>[^\[\]\n]+?)\]\]"
-_LABEL_SPLIT = re.compile(r"\\?\|")
-
-
-def _split_wikilink(body: str) -> tuple[str, str]:
-    parts = _LABEL_SPLIT.split(body, maxsplit=1)
-    target = parts[0].strip()
-    label = parts[1].strip() if len(parts) > 1 else ""
-    return target, label
-
-
-def _parse_wikilink(inline: InlineParser, m: Match[str], state: InlineState) -> int:
-    target, label = _split_wikilink(m.group("wl_body"))
-    kind = "embed" if m.group("wl_bang") else "wikilink"
-    state.append_token({"type": kind, "attrs": {"target": target, "label": label}})
-    return m.end()
-
-
-# `__init__`, `__slots__`: Python names students write without backticks, never bold.
-DUNDER_PATTERN = r"(?<![\w\\])__[A-Za-z][A-Za-z0-9_]*?__(?!\w)"
-
-
-def _parse_dunder(inline: InlineParser, m: Match[str], state: InlineState) -> int:
-    inline.process_text(m.group(0), state, parse_emphasis=False)
-    return m.end()
-
-
-def _wikilink_plugin(md: mistune.Markdown) -> None:
-    md.inline.register("wikilink", WIKILINK_PATTERN, _parse_wikilink, before="link")
-    md.inline.register("dunder", DUNDER_PATTERN, _parse_dunder, before="emphasis")
-    if md.renderer is not None and md.renderer.NAME == "html":
-        md.renderer.register("wikilink", _render_wikilink)
-        md.renderer.register("embed", _render_embed)
-
-
-def _render_wikilink(renderer: Any, target: str, label: str) -> str:
-    text = label or target.split("#", 1)[0].rsplit("/", 1)[-1] or target
-    return f'<span class="n2a-link">{html.escape(text)}</span>'
-
-
-def _render_embed(renderer: Any, target: str, label: str, src: str = "", missing: bool = False) -> str:
-    """Embeds reach the renderer after render.resolve_media has filled `src` for files it packaged."""
-    if src:
-        size = ""
-        m = re.fullmatch(r"(\d+)(?:x(\d+))?", label)
-        if m:
-            size = f' width="{m.group(1)}"' + (f' height="{m.group(2)}"' if m.group(2) else "")
-        return f'<img src="{html.escape(src)}" alt="{html.escape(target)}"{size}>'
-    css = "n2a-missing" if missing else "n2a-embed"
-    return f'<span class="{css}">{html.escape(label or target)}</span>'
-
-
-_CALLOUT = re.compile(r"\A\s*<p>\[!([\w-]+)\]([+-]?)[ \t]*([^\n<]*)(?:\n|</p>\n?)", re.IGNORECASE)
-
-
-class CardHTMLRenderer(mistune.HTMLRenderer):
-    """mistune's HTML renderer plus Obsidian callouts (`> [!tip] Title`, foldable `[!tip]-`) as boxes."""
-
-    def block_quote(self, text: str) -> str:
-        m = _CALLOUT.match(text)
-        if m is None:
-            return super().block_quote(text)
-        kind, title = m.group(1).lower(), m.group(3).strip() or m.group(1).capitalize()
-        body = text[m.end() :].strip()
-        if body and not body.startswith("<"):  # the title paragraph went on over more lines
-            body = "<p>" + body if body.endswith("</p>") else f"<p>{body}</p>"
-        return (
-            f'<div class="callout callout-{html.escape(kind)}"><div class="callout-title">{title}</div>'
-            f'<div class="callout-body">{body}</div></div>\n'
-        )
-
-
-PLUGINS: tuple[Any, ...] = (
-    "table",
-    "mistune.plugins.table.table_in_list",
-    "mistune.plugins.table.table_in_quote",
-    "strikethrough",
-    "mark",
-    _wikilink_plugin,
-)
+from note2anki.obsidian import PLUGINS
 
 
 @functools.lru_cache(maxsize=1)
@@ -196,7 +112,7 @@ def _plain(tokens: Iterable[Token], media: bool) -> Iterator[str]:
                 yield "\n"
 
 
-_MEDIA_TYPES = frozenset({"image", "embed", "block_code", "codespan", "table"})
+_MEDIA_TYPES = frozenset({"image", "embed", "block_code", "codespan", "table", "inline_math", "block_math"})
 
 
 def has_content(tokens: Iterable[Token]) -> bool:

@@ -89,6 +89,7 @@ class Fragment:
 class CardKind(str, enum.Enum):
     CUE = "cue"
     SUMMARY = "summary"
+    CLOZE = "cloze"  # one summary item whose marked terms are hidden
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class Card:
     line: int | None
     question: Fragment | None = None  # cue cards: the question's inline Markdown
     answer: Fragment | None = None  # cue cards: the answer's block Markdown
-    items: tuple[Fragment, ...] = ()  # summary cards: one fragment per item
+    items: tuple[Fragment, ...] = ()  # summary cards: one fragment per item; cloze cards: the item
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,11 @@ class RenderedCard:
     tags: tuple[str, ...]  # normalised: NFC, no whitespace
     subject: str | None  # for `build --split subject`
     media: tuple[MediaFile, ...]
+
+    @property
+    def answer(self) -> str:
+        """The field that holds what is learned: the answer, the summary, or the cloze text."""
+        return self.fields[0 if self.kind is CardKind.CLOZE else 1]
 
 
 @dataclass(frozen=True)

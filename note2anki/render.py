@@ -8,18 +8,19 @@ import posixpath
 import re
 import string
 import unicodedata
+from collections.abc import Iterable
 from pathlib import PurePosixPath
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import nh3
 
 from note2anki import markdown as md
 from note2anki.config import Config
+from note2anki.extract import CLOZE_MARKS
 from note2anki.model import (
     Card,
     CardKind,
     Diagnostic,
-    Fragment,
     MediaFile,
     NoteMeta,
     RenderedCard,
@@ -30,14 +31,18 @@ from note2anki.model import (
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".bmp", ".avif"})
 
-# What may reach a field. Everything else (script, style, iframe, event handlers, javascript: URLs) is
-# removed by nh3; `class` survives so the note type's stylesheet can style callouts and embeds.
+# What may reach a field (see README "What reaches a card"): nh3's default tags and attributes, plus `class`
+# (the stylesheet styles callouts, code and links by class), `open` on <details> (foldable callouts) and
+# `text-align` in table cells. Everything else (script, style, iframe, event handlers, javascript: and
+# data: URLs) is removed.
 _ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
     "*": {"class"},
+    "details": {"open"},
     "th": {"style", *nh3.ALLOWED_ATTRIBUTES["th"]},
     "td": {"style", *nh3.ALLOWED_ATTRIBUTES["td"]},
 }
+URL_SCHEMES = frozenset({"http", "https", "mailto", "obsidian"})
 # Characters Anki cannot store in a field (0x1f separates fields) or that are invisible junk.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]|[\ud800-\udfff]")
 
@@ -56,7 +61,7 @@ def sanitize(fragment: str) -> str:
         fragment,
         attributes=_ALLOWED_ATTRIBUTES,
         filter_style_properties={"text-align"},
-        url_schemes={"http", "https", "mailto"},
+        url_schemes=set(URL_SCHEMES),
         link_rel=None,
     )
     return clean_text(cleaned)
@@ -121,10 +126,20 @@ class MediaIndex:
         return MediaFile(path=real, name=f"{stem}-{digest}{p.suffix.lower()}")
 
 
+def obsidian_url(vault: str, file: str) -> str:
+    """A link that opens `file` (a vault path or a note name, `#Heading` allowed) in Obsidian."""
+    return f"obsidian://open?vault={quote(vault, safe='')}&file={quote(file, safe='')}"
+
+
+def vault_name(vault: Vault, config: Config) -> str:
+    return config.obsidian_vault or vault.name
+
+
 class _Renderer:
-    def __init__(self, card: Card, media: MediaIndex) -> None:
+    def __init__(self, card: Card, media: MediaIndex, vault: str) -> None:
         self.card = card
         self.index = media
+        self.vault = vault
         self.media: dict[str, MediaFile] = {}
         self.diagnostics: list[Diagnostic] = []
 
@@ -147,13 +162,21 @@ class _Renderer:
         return found.name
 
     def _token(self, tok: Token) -> Token:
-        if md.kind(tok) == "embed":
+        t = md.kind(tok)
+        if t == "embed":
             target = str(md.attr(tok, "target", ""))
-            if PurePosixPath(target.split("#", 1)[0]).suffix.lower() in IMAGE_SUFFIXES:
+            suffix = PurePosixPath(target.split("#", 1)[0]).suffix.lower()
+            if suffix in IMAGE_SUFFIXES:
                 name = self.resolve(target)
                 attrs = {**tok["attrs"], "src": name} if name else {**tok["attrs"], "missing": True}
                 return {**tok, "attrs": attrs}
-        elif md.kind(tok) == "image":
+            if suffix in ("", ".md"):  # another note (or a heading of it): a link that opens it
+                return {**tok, "attrs": {**tok["attrs"], "href": obsidian_url(self.vault, target)}}
+        elif t == "wikilink":
+            target = str(md.attr(tok, "target", ""))
+            if target and not target.startswith("#"):
+                return {**tok, "attrs": {**tok["attrs"], "href": obsidian_url(self.vault, target)}}
+        elif t == "image":
             url = str(md.attr(tok, "url", ""))
             if not urlsplit(url).scheme:
                 name = self.resolve(unquote(url))
@@ -162,9 +185,47 @@ class _Renderer:
                 return {**tok, "attrs": {**tok["attrs"], "url": name}}
         return tok
 
-    def html(self, fragment: Fragment) -> str:
-        tokens = md.map_tokens(fragment.tokens, self._token)
-        return sanitize(md.to_html(tokens)).strip()
+    def html(self, tokens: Iterable[Token]) -> str:
+        return sanitize(md.to_html(md.map_tokens(tokens, self._token))).strip()
+
+    def fields(self) -> tuple[str, ...]:
+        """The note type's fields, in its order (export.py: CUE_MODEL, SUMMARY_MODEL, CLOZE_MODEL)."""
+        card, note = self.card, self.card.note
+        source = note.source
+        subject, textbook = html.escape(note.meta.subject or ""), html.escape(note.meta.textbook or "")
+        title = html.escape(source.title)
+        link = obsidian_url(self.vault, source.rel.removesuffix(".md"))
+        source_link = f'<a class="n2a-open" href="{html.escape(link)}">{html.escape(source.rel)}</a>'
+        if card.kind is CardKind.CUE:
+            assert card.question is not None and card.answer is not None
+            question, answer = self.html(card.question.tokens), self.html(card.answer.tokens)
+            return (question, answer, subject, textbook, title, source_link)
+        if card.kind is CardKind.SUMMARY:
+            items = "".join(f"<li>{self.html(item.tokens)}</li>" for item in card.items)
+            return (title, f"<ul>{items}</ul>", subject, textbook, source_link)
+        text = self.html(_cloze_tokens(card.items[0].tokens))
+        return (text, subject, textbook, title, source_link)
+
+
+def _cloze_tokens(tokens: Iterable[Token]) -> list[Token]:
+    """The item with each marked term (outermost `**bold**` / `==mark==` with text) wrapped in a cloze
+    token numbered in reading order: one card per term."""
+    count = 0
+
+    def walk(tokens: Iterable[Token]) -> list[Token]:
+        nonlocal count
+        out: list[Token] = []
+        for tok in tokens:
+            if md.kind(tok) in CLOZE_MARKS and md.plain_text(md.children(tok)).strip():
+                count += 1
+                out.append({"type": "cloze", "attrs": {"n": count}, "children": [tok]})
+            elif md.children(tok):
+                out.append({**tok, "children": walk(md.children(tok))})
+            else:
+                out.append(tok)
+        return out
+
+    return walk(tokens)
 
 
 def _values(meta: NoteMeta) -> dict[str, str]:
@@ -200,26 +261,14 @@ def tags(meta: NoteMeta, config: Config) -> tuple[str, ...]:
 def render(
     card: Card, vault: Vault, config: Config, media: MediaIndex
 ) -> tuple[RenderedCard, list[Diagnostic]]:
-    r = _Renderer(card, media)
+    r = _Renderer(card, media, vault_name(vault, config))
     meta = card.note.meta
-    context = (
-        html.escape(meta.subject or ""),
-        html.escape(meta.textbook or ""),
-        html.escape(card.note.source.title),
-        html.escape(card.note.source.rel),
-    )
-    if card.kind is CardKind.CUE:
-        assert card.question is not None and card.answer is not None
-        fields: tuple[str, ...] = (r.html(card.question), r.html(card.answer), *context)
-    else:
-        items = "".join(f"<li>{r.html(item)}</li>" for item in card.items)
-        fields = (html.escape(card.note.source.title), f"<ul>{items}</ul>", *context[:2], context[3])
     rendered = RenderedCard(
         kind=card.kind,
         source=card.note.source.rel,
         line=card.line,
         prompt=clean_text(card.prompt),
-        fields=tuple(clean_text(f) for f in fields),
+        fields=tuple(clean_text(f) for f in r.fields()),
         deck=deck_name(meta, config, vault),
         tags=tags(meta, config),
         subject=meta.subject,

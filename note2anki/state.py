@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -104,8 +105,15 @@ def _digest(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()[:20]
 
 
+_VAULT_PARAM = re.compile(r"(obsidian://open\?vault=)[^&\"]*")
+
+
 def content_hash(card: RenderedCard) -> str:
-    return _digest(card.kind.value, card.fields, card.tags, card.deck)
+    """What decides that a card changed. The vault name in `obsidian://` links is left out: it is the
+    checkout's folder name by default, and a clone under another name (a CI runner) must not change the
+    state file."""
+    fields = [_VAULT_PARAM.sub(r"\1", f) for f in card.fields]
+    return _digest(card.kind.value, fields, card.tags, card.deck)
 
 
 # --- the file ------------------------------------------------------------------------------------
@@ -196,7 +204,7 @@ def _ratio(a: str, b: str) -> float:
 
 
 def _excerpt(card: RenderedCard) -> str:
-    return html_to_text(card.fields[1])[:EXCERPT]
+    return html_to_text(card.answer)[:EXCERPT]
 
 
 def _similarity(card: RenderedCard, answer: str, excerpt: str, entry: Entry) -> float:
@@ -222,7 +230,7 @@ def assign(
     unmatched: defaultdict[tuple[str, str, str], list[Entry]] = defaultdict(list)
     for e in sorted(old, key=lambda e: (e.nid, e.guid)):
         unmatched[(e.path, e.kind, e.key)].append(e)
-    answers = [_digest(c.fields[1]) for c in cards]
+    answers = [_digest(c.answer) for c in cards]
     excerpts = [_excerpt(c) for c in cards]
     matched: list[Entry | None] = [None] * len(cards)
 

@@ -30,6 +30,16 @@ class ImportedNote:
     def card_count(self) -> int:
         return len(self.decks)
 
+    @property
+    def source(self) -> str:
+        """The note's vault path: the text of the Source field's link back to Obsidian."""
+        return re.sub(r"<[^>]+>", "", self.fields.get("Source", ""))
+
+    @property
+    def source_link(self) -> str:
+        m = re.search(r'href="([^"]+)"', self.fields.get("Source", ""))
+        return m.group(1).replace("&amp;", "&") if m else ""
+
 
 @dataclass(frozen=True)
 class ImportLog:
@@ -83,7 +93,7 @@ class AnkiCollection:
                     mod=note.mod,
                 )
             )
-        return sorted(out, key=lambda n: (n.fields.get("Source", ""), n.id))
+        return sorted(out, key=lambda n: (n.source, n.id))
 
     def note_type_names(self) -> list[str]:
         return sorted(m.name for m in self.col.models.all_names_and_ids())
@@ -96,8 +106,9 @@ class AnkiCollection:
 
 
 def squash(html: str) -> str:
-    """HTML with the line breaks between tags removed, for readable exact comparisons."""
-    return re.sub(r">\s*\n\s*", ">", html.strip())
+    """HTML with the line breaks between tags removed (not inside <pre>), for readable exact comparisons."""
+    parts = re.split(r"(<pre\b.*?</pre>)", html.strip(), flags=re.S)
+    return "".join(p if p.startswith("<pre") else re.sub(r">\s*\n\s*", ">", p) for p in parts)
 
 
 def list_items(html: str) -> list[str]:

@@ -18,7 +18,7 @@ from tests.conftest import ROOT
 SAMPLES = ROOT / "samples"
 SEED_DIR = ROOT.parent / "shared" / "seed"
 
-CUE, SUMMARY = "note2anki Cue", "note2anki Summary"
+CUE, SUMMARY, CLOZE = "note2anki Cue", "note2anki Summary", "note2anki Cloze"
 
 
 def build_cli(vault: Path, out: Path, *args: str) -> tuple[int, str, str]:
@@ -27,16 +27,19 @@ def build_cli(vault: Path, out: Path, *args: str) -> tuple[int, str, str]:
 
 
 def test_samples_build_and_import(tmp_path: Path, anki: AnkiCollection) -> None:
+    vault = tmp_path / "samples"
+    shutil.copytree(SAMPLES, vault)
     out = tmp_path / "samples.apkg"
-    code, stdout, stderr = build_cli(SAMPLES, out)
+    code, stdout, stderr = build_cli(vault, out, "--frozen")
     assert code == 0, stderr
     assert stdout == ""
     assert re.search(
-        r"8 notes read, 26 cue cards, 7 summary cards, 2 media files, 0 errors, 4 warnings", stderr
+        r"8 notes read, 26 cue cards, 7 summary cards, 3 cloze notes, 2 media files, 0 errors, 4 warnings",
+        stderr,
     )
 
     log = anki.import_deck(out)
-    assert (log.new, log.duplicate, log.conflicting) == (33, 0, 0)
+    assert (log.new, log.duplicate, log.conflicting) == (36, 0, 0)
     notes = anki.notes()
     assert anki.note_type_names() == [
         "Basic",
@@ -45,15 +48,20 @@ def test_samples_build_and_import(tmp_path: Path, anki: AnkiCollection) -> None:
         "Basic (type in the answer)",
         "Cloze",
         "Image Occlusion",
+        CLOZE,
         CUE,
         SUMMARY,
     ]
-    assert anki.card_count() == 33
+    assert anki.card_count() == 36
+
+    # a link back to the note in Obsidian, vault named after its folder
+    tcp = next(n for n in notes if n.source == "Networking/TCP Handshake.md")
+    assert tcp.source_link == "obsidian://open?vault=samples&file=Networking%2FTCP%20Handshake"
 
     per_note: dict[str, tuple[int, int]] = {}
     for n in notes:
-        cue, summ = per_note.get(n.fields["Source"], (0, 0))
-        per_note[n.fields["Source"]] = (cue + (n.note_type == CUE), summ + (n.note_type == SUMMARY))
+        cue, summ = per_note.get(n.source, (0, 0))
+        per_note[n.source] = (cue + (n.note_type == CUE), summ + (n.note_type == SUMMARY))
     assert per_note == {
         "AWS/IAM 권한.md": (3, 1),
         "AWS/S3 기초.md": (4, 1),
@@ -63,12 +71,12 @@ def test_samples_build_and_import(tmp_path: Path, anki: AnkiCollection) -> None:
         "Networking/DNS 조회 과정.md": (3, 1),
         "Networking/TCP Handshake.md": (4, 1),
     }
-    decks = {n.fields["Source"]: n.decks for n in notes}
+    decks = {n.source: n.decks for n in notes}
     assert decks["AWS/S3 기초.md"] == ("AWS::클라우드 입문 노트",)
     assert decks["AWS/VPC Subnets.md"] == ("AWS::Practical Cloud Networking",)
     assert decks["Networking/TCP Handshake.md"] == ("Networking::Computer Networks Field Guide",)
     assert decks["Algorithms/이분 탐색.md"] == ("Algorithms::코딩 테스트 필수 알고리즘",)
-    s3 = next(n for n in notes if n.fields["Source"] == "AWS/S3 기초.md")
+    s3 = next(n for n in notes if n.source == "AWS/S3 기초.md")
     assert sorted(s3.tags) == ["storage", "subject::AWS", "textbook::클라우드_입문_노트", "입문"]
 
     # Every image an answer references is in the collection's media folder, with the bytes from the vault.
@@ -159,7 +167,7 @@ def test_bad_yaml_is_reported_and_rest_still_builds(
         r"^broken\.md:3: error N2A003: the frontmatter is not valid YAML \(.+\); fix the YAML", stderr, re.M
     )
     assert anki.import_deck(tmp_path / "out.apkg").new == 2
-    assert {n.fields["Source"] for n in anki.notes()} == {"good.md"}
+    assert {n.source for n in anki.notes()} == {"good.md"}
 
 
 def test_missing_image_keeps_card_and_warns(write_vault, tmp_path: Path, anki: AnkiCollection) -> None:

@@ -72,7 +72,7 @@ def test_import_is_clean(built: Built) -> None:
 def test_case(case: str, built: Built) -> None:
     expected: dict[str, Any] = yaml.safe_load((CASES_DIR / f"{case}.yml").read_text(encoding="utf-8"))
     source = f"{case}.md"
-    notes = [n for n in built.notes if n.fields["Source"] == source]
+    notes = [n for n in built.notes if n.source == source]
     cue = [n for n in notes if n.note_type == "note2anki Cue"]
     summary = [n for n in notes if n.note_type == "note2anki Summary"]
 

@@ -50,7 +50,7 @@ def test_check_json(write_vault) -> None:
     vault = write_vault({"a.md": GOOD, "b.md": NO_ANSWER})
     result = invoke("check", str(vault), "--format", "json")
     data = json.loads(result.stdout)
-    assert data["notes"] == 2 and data["cards"] == {"cue": 1, "summary": 0}
+    assert data["notes"] == 2 and data["cards"] == {"cue": 1, "summary": 0, "cloze": 0}
     assert data["diagnostics"] == [
         {
             "path": "b.md",
@@ -118,7 +118,8 @@ def test_config_unknown_key_is_a_usage_error_listing_allowed_keys(write_vault) -
     vault = write_vault({"note2anki.toml": 'cue_heading = ["Q"]\n', "a.md": GOOD})
     result = invoke("check", str(vault))
     assert result.exit_code == 2
-    assert "unknown key(s) cue_heading; allowed keys are: cue_headings, deck, default_deck," in result.stderr
+    allowed = "allowed keys are: cloze, cue_headings, deck, default_deck,"
+    assert f"unknown key(s) cue_heading; {allowed}" in result.stderr
 
 
 def test_config_option_points_at_another_file(write_vault, tmp_path: Path) -> None:
@@ -138,7 +139,7 @@ def test_unreadable_encoding_is_an_error_and_rest_still_checks(write_vault) -> N
     result = invoke("check", str(vault), "--format", "json")
     assert result.exit_code == 1
     data = json.loads(result.stdout)
-    assert data["cards"] == {"cue": 1, "summary": 0}
+    assert data["cards"] == {"cue": 1, "summary": 0, "cloze": 0}
     assert [(d["path"], d["line"], d["code"], d["severity"]) for d in data["diagnostics"]] == [
         ("latin1.md", 3, "N2A002", "error")
     ]

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from note2anki import Config, run
 from note2anki.cli import cli
-from note2anki.export import CSS, CUE_MODEL, MODEL_MOD, SUMMARY_MODEL
+from note2anki.notetypes import CLOZE_MODEL, CSS, CUE_MODEL, MODEL_MOD, SUMMARY_MODEL
 from tests.anki_collection import AnkiCollection
 from tests.conftest import ROOT
 
@@ -132,10 +132,10 @@ def test_edit_reword_rename_reorder_delete_add(
     # renamed file: same notes, new Source
     moved = v2["What does a switch learn?"]
     assert moved.id == v1["What does a switch learn?"].id  # type: ignore[attr-defined]
-    assert moved.fields["Source"] == "l2 switching.md"  # type: ignore[attr-defined]
+    assert moved.source == "l2 switching.md"  # type: ignore[attr-defined]
     # The student's edit was on a card whose file then moved: the Source field changed after the edit, so the
     # newer source wins (test_student_edit_survives_when_source_unchanged shows the other side).
-    assert v2["What is a broadcast domain?"].fields["Source"] == "l2 switching.md"  # type: ignore[attr-defined]
+    assert v2["What is a broadcast domain?"].source == "l2 switching.md"  # type: ignore[attr-defined]
     assert v2["What is ECMP?"].fields["Answer"] == "<ul>\n<li>Several equal-cost next hops.</li>\n</ul>"  # type: ignore[attr-defined]
 
     assert [e["question"] for e in second["added"]] == ["What is ECMP?"]
@@ -262,7 +262,7 @@ def test_unreadable_note_keeps_its_cards_identity(write_vault, tmp_path: Path) -
 
 # Field and template names are frozen (a change makes Anki import a "+" copy); the look may change only with
 # a newer MODEL_MOD. Update this fingerprint together with MODEL_MOD.
-LOOK = ("74cdee1c0ffc56ab", 1764000000)
+LOOK = ("d1159d1dca8cefee", 1764050000)
 
 
 def test_note_types_are_frozen() -> None:
@@ -276,9 +276,13 @@ def test_note_types_are_frozen() -> None:
     ]
     assert [f["name"] for f in SUMMARY_MODEL.fields] == ["Title", "Summary", "Subject", "Textbook", "Source"]
     assert [t["name"] for t in CUE_MODEL.templates] == ["Cue"]
+    assert [f["name"] for f in CLOZE_MODEL.fields] == ["Text", "Subject", "Textbook", "Note", "Source"]
     assert [t["name"] for t in SUMMARY_MODEL.templates] == ["Summary"]
-    assert (CUE_MODEL.model_id, SUMMARY_MODEL.model_id) == (1607392319, 1607392320)
-    templates = [(t["name"], t["qfmt"], t["afmt"]) for m in (CUE_MODEL, SUMMARY_MODEL) for t in m.templates]
+    assert [t["name"] for t in CLOZE_MODEL.templates] == ["Cloze"]
+    ids = (CUE_MODEL.model_id, SUMMARY_MODEL.model_id, CLOZE_MODEL.model_id)
+    assert ids == (1607392319, 1607392320, 1607392321)
+    models = (CUE_MODEL, SUMMARY_MODEL, CLOZE_MODEL)
+    templates = [(t["name"], t["qfmt"], t["afmt"]) for m in models for t in m.templates]
     look = json.dumps([templates, CSS], ensure_ascii=False)
     assert (hashlib.sha256(look.encode()).hexdigest()[:16], MODEL_MOD) == LOOK
 

@@ -1,0 +1,184 @@
+"""Obsidian's Markdown on top of CommonMark, as mistune plugins: one list, used by both the AST parser and
+the HTML renderer (see `markdown.PLUGINS`).
+
+Token shapes added here (read by extract and render):
+
+- `wikilink` / `embed`: attrs `target`, `label` (`[[Note|label]]`, `![[img.png|300]]`, `![[Note#Heading]]`)
+- `inline_math`: raw TeX, attrs `display` (`$x$`, or `$$x$$` inside a paragraph); `block_math`: raw TeX
+- `callout`: attrs `kind`, `fold` (`""`, `"+"`, `"-"`); children `callout_title` (inline) and `callout_body`
+- `%%comments%%` and block ids (`^abc`) produce no token at all.
+"""
+
+from __future__ import annotations
+
+import re
+from re import Match
+from typing import Any
+
+import mistune
+from mistune.core import BlockState, InlineState
+from mistune.inline_parser import InlineParser
+
+# --- links and embeds -------------------------------------------------------------------------------
+
+# [[target]], [[target|label]], [[target\|label]] (escaped in tables), ![[file.png|300]], ![[Note#Heading]]
+WIKILINK_PATTERN = r"(?P<wl_bang>!?)\[\[(?P<wl_body>[^\[\]\n]+?)\]\]"
+_LABEL_SPLIT = re.compile(r"\\?\|")
+
+
+def _split_wikilink(body: str) -> tuple[str, str]:
+    parts = _LABEL_SPLIT.split(body, maxsplit=1)
+    target = parts[0].strip()
+    label = parts[1].strip() if len(parts) > 1 else ""
+    return target, label
+
+
+def _parse_wikilink(inline: InlineParser, m: Match[str], state: InlineState) -> int:
+    target, label = _split_wikilink(m.group("wl_body"))
+    kind = "embed" if m.group("wl_bang") else "wikilink"
+    state.append_token({"type": kind, "attrs": {"target": target, "label": label}})
+    return m.end()
+
+
+# `__init__`, `__slots__`: Python names students write without backticks, never bold.
+DUNDER_PATTERN = r"(?<![\w\\])__[A-Za-z][A-Za-z0-9_]*?__(?!\w)"
+
+
+def _parse_dunder(inline: InlineParser, m: Match[str], state: InlineState) -> int:
+    inline.process_text(m.group(0), state, parse_emphasis=False)
+    return m.end()
+
+
+def links(md: mistune.Markdown) -> None:
+    md.inline.register("wikilink", WIKILINK_PATTERN, _parse_wikilink, before="link")
+    md.inline.register("dunder", DUNDER_PATTERN, _parse_dunder, before="emphasis")
+
+
+# --- comments and block ids ---------------------------------------------------------------------------
+
+# `%%hidden%%` inside a paragraph (may run over lines of the same paragraph)
+INLINE_COMMENT_PATTERN = r"%%(?:(?!%%)[\s\S])+?%%"
+# a comment block: `%%` alone on a line ... `%%` alone on a line (blank lines allowed inside), or one line
+# that starts and ends a comment
+BLOCK_COMMENT_PATTERN = (
+    r"^ {0,3}%%[ \t]*\n[\s\S]*?\n {0,3}%%[ \t]*(?:\n|$)|^ {0,3}%%(?:(?!%%)[^\n])+%%[ \t]*(?:\n|$)"
+)
+# `^block-id` at the end of a line, after a space or alone on its line
+INLINE_BLOCK_ID_PATTERN = r"(?:[ \t]+|(?<![^\n]))\^[A-Za-z0-9-]+(?=[ \t]*(?:\n|\Z))"
+BLOCK_ID_PATTERN = r"^ {0,3}\^[A-Za-z0-9-]+[ \t]*(?:\n|$)"
+
+
+def _drop_inline(inline: InlineParser, m: Match[str], state: InlineState) -> int:
+    return m.end()
+
+
+def _drop_block(block: Any, m: Match[str], state: BlockState) -> int:
+    return m.end()
+
+
+def comments(md: mistune.Markdown) -> None:
+    """Obsidian comments and block ids are for the author only: they never reach a card."""
+    md.block.register("obsidian_comment", BLOCK_COMMENT_PATTERN, _drop_block, before="paragraph")
+    md.block.register("block_id", BLOCK_ID_PATTERN, _drop_block, before="paragraph")
+    for rules in (md.block.list_rules, md.block.block_quote_rules):
+        md.block.insert_rule(rules, "obsidian_comment", before="paragraph")
+        md.block.insert_rule(rules, "block_id", before="paragraph")
+    md.inline.register("obsidian_comment", INLINE_COMMENT_PATTERN, _drop_inline, before="codespan")
+    md.inline.register("block_id", INLINE_BLOCK_ID_PATTERN, _drop_inline, before="linebreak")
+
+
+# --- math -------------------------------------------------------------------------------------------
+
+BLOCK_MATH_PATTERN = (
+    r"^ {0,3}\$\$(?P<math_single>[^\n]*?)\$\$[ \t]*(?:\n|$)|"
+    r"^ {0,3}\$\$[ \t]*\n(?P<math_multi>[\s\S]*?)\n {0,3}\$\$[ \t]*(?:\n|$)"
+)
+# Pandoc's rule, so prices and shell variables stay text: the opening `$` is followed by a non-space, the
+# closing `$` follows a non-space and is not followed by a digit (`$1.18 or $2` and `$((a+b)) $HOME` are
+# not math).
+INLINE_MATH_PATTERN = (
+    r"\$\$(?P<math_display>(?:[^$\\]|\\.)+?)\$\$|"
+    r"\$(?![$\s])(?P<math_inline>(?:[^$\\\n]|\\.)+?)(?<!\s)\$(?!\d)"
+)
+
+
+def _parse_block_math(block: Any, m: Match[str], state: BlockState) -> int:
+    text = m.group("math_single")
+    if text is None:
+        text = m.group("math_multi")
+    state.append_token({"type": "block_math", "raw": text.strip()})
+    return m.end()
+
+
+def _parse_inline_math(inline: InlineParser, m: Match[str], state: InlineState) -> int:
+    display = m.group("math_display")
+    text = display if display is not None else m.group("math_inline")
+    state.append_token(
+        {"type": "inline_math", "raw": text.strip(), "attrs": {"display": display is not None}}
+    )
+    return m.end()
+
+
+def math(md: mistune.Markdown) -> None:
+    md.block.register("block_math", BLOCK_MATH_PATTERN, _parse_block_math, before="list")
+    for rules in (md.block.list_rules, md.block.block_quote_rules):
+        md.block.insert_rule(rules, "block_math", before="list")
+    md.inline.register("inline_math", INLINE_MATH_PATTERN, _parse_inline_math, before="codespan")
+
+
+# --- callouts ---------------------------------------------------------------------------------------
+
+_CALLOUT_HEAD = re.compile(r"\A[ \t]*\[!([A-Za-z][\w-]*)\]([+-]?)[ \t]*([^\n]*)(?:\n|\Z)")
+
+
+def _callout(token: dict[str, Any]) -> dict[str, Any]:
+    kids = token.get("children") or []
+    first = kids[0] if kids else None
+    if first is None or first.get("type") != "paragraph" or "text" not in first:
+        return token
+    m = _CALLOUT_HEAD.match(first["text"])
+    if m is None:
+        return token
+    kind, fold, title = m.group(1).lower(), m.group(2), m.group(3).strip()
+    rest = first["text"][m.end() :]
+    body = ([{"type": "paragraph", "text": rest}] if rest.strip() else []) + kids[1:]
+    return {
+        "type": "callout",
+        "attrs": {"kind": kind, "fold": fold},
+        "children": [
+            {"type": "callout_title", "text": title, "attrs": {"kind": kind, "fold": fold}},
+            {"type": "callout_body", "children": body},
+        ],
+    }
+
+
+def _callouts_in(tokens: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for tok in tokens:
+        if isinstance(tok.get("children"), list):
+            tok["children"] = _callouts_in(tok["children"])
+        out.append(_callout(tok) if tok.get("type") == "block_quote" else tok)
+    return out
+
+
+def _callout_hook(md: mistune.Markdown, state: BlockState) -> None:
+    state.tokens = _callouts_in(state.tokens)
+
+
+def callouts(md: mistune.Markdown) -> None:
+    """`> [!kind] Title` (and foldable `[!kind]-` / `[!kind]+`) block quotes become `callout` tokens, before
+    inline parsing, so the title is parsed as Markdown and the marker never reaches a card's text."""
+    md.before_render_hooks.append(_callout_hook)
+
+
+PLUGINS: tuple[Any, ...] = (
+    "table",
+    "mistune.plugins.table.table_in_list",
+    "mistune.plugins.table.table_in_quote",
+    "strikethrough",
+    "mark",
+    links,
+    comments,
+    math,
+    callouts,
+)
