@@ -43,35 +43,58 @@ def deck_id(name: str) -> int:
 
 
 class _Note(genanki.Note):  # type: ignore[misc]
-    """A genanki note with its own id and `mod`, not ones taken from the build time."""
+    """A genanki note with its own id, card ids and `mod`, not ones taken from the build time."""
 
     def __init__(self, *args: object, nid: int, mod: int, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.nid = nid
         self.mod = mod
+        self.cids: tuple[int, ...] = (nid,)
+
+    @property
+    def cards(self) -> list[genanki.Card]:
+        return sorted(super().cards, key=lambda c: c.ord)
 
     def write_to_db(self, cursor: sqlite3.Cursor, timestamp: float, deck_id: int, id_gen: object) -> None:
-        # note id = nid, card id = nid: stable across builds, and Anki keeps them on import.
-        super().write_to_db(cursor, self.mod, deck_id, iter((self.nid, self.nid)))
+        super().write_to_db(cursor, self.mod, deck_id, iter((self.nid, *self.cids)))
+
+
+def _card_ids(notes: Sequence[_Note]) -> None:
+    """Card ids: the first card of a note has the note's id (stable, so `cid:`/`nid:` searches agree); a
+    cloze note's further cards take the next ids not used in the package. Anki matches an existing note's
+    cards by note and card number on import, so these ids never decide identity."""
+    used = {n.nid for n in notes}
+    for note in notes:
+        cids = [note.nid]
+        candidate = note.nid
+        for _ in note.cards[1:]:
+            candidate += 1
+            while candidate in used:
+                candidate += 1
+            used.add(candidate)
+            cids.append(candidate)
+        note.cids = tuple(cids)
 
 
 def _package(notes: Sequence[DeckNote]) -> genanki.Package:
     decks: dict[str, genanki.Deck] = {}
+    made = []
     for n in notes:
         card = n.card
         deck = decks.get(card.deck)
         if deck is None:
             deck = decks[card.deck] = genanki.Deck(deck_id(card.deck), card.deck)
-        deck.add_note(
-            _Note(
-                model=MODELS[card.kind],
-                fields=list(card.fields),
-                tags=list(card.tags),
-                guid=n.guid,
-                nid=n.nid,
-                mod=n.mod,
-            )
+        note = _Note(
+            model=MODELS[card.kind],
+            fields=list(card.fields),
+            tags=list(card.tags),
+            guid=n.guid,
+            nid=n.nid,
+            mod=n.mod,
         )
+        deck.add_note(note)
+        made.append(note)
+    _card_ids(made)
     return genanki.Package([decks[name] for name in sorted(decks)])
 
 

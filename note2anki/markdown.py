@@ -17,7 +17,7 @@ from mistune.core import BlockState
 
 from note2anki.cardhtml import CardHTMLRenderer
 from note2anki.model import Token
-from note2anki.obsidian import PLUGINS
+from note2anki.obsidian import PLUGINS, FenceTracker
 
 
 @functools.lru_cache(maxsize=1)
@@ -34,7 +34,6 @@ def html_renderer() -> mistune.HTMLRenderer:
     return renderer
 
 
-_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 _TAB_THEN_SPACES = re.compile(r"^(\t+) +(?=\S)")
 
 
@@ -45,17 +44,9 @@ def normalize_indentation(text: str) -> str:
     if "\t " not in text:
         return text
     lines = text.split("\n")
-    fence: str | None = None
+    fences = FenceTracker()
     for i, line in enumerate(lines):
-        m = _FENCE.match(line)
-        if m:
-            marker = m.group(1)
-            if fence is None:
-                fence = marker
-            elif marker[0] == fence[0] and len(marker) >= len(fence):
-                fence = None
-            continue
-        if fence is None:
+        if not fences.in_code(line):
             lines[i] = _TAB_THEN_SPACES.sub(r"\1", line)
     return "\n".join(lines)
 

@@ -6,7 +6,8 @@ Token shapes added here (read by extract and render):
 - `wikilink` / `embed`: attrs `target`, `label` (`[[Note|label]]`, `![[img.png|300]]`, `![[Note#Heading]]`)
 - `inline_math`: raw TeX, attrs `display` (`$x$`, or `$$x$$` inside a paragraph); `block_math`: raw TeX
 - `callout`: attrs `kind`, `fold` (`""`, `"+"`, `"-"`); children `callout_title` (inline) and `callout_body`
-- `%%comments%%` and block ids (`^abc`) produce no token at all.
+- block ids (`^abc`) produce no token at all; `%%comments%%` are removed from the text before parsing
+  (`strip_comments`).
 """
 
 from __future__ import annotations
@@ -56,13 +57,73 @@ def links(md: mistune.Markdown) -> None:
 
 # --- comments and block ids ---------------------------------------------------------------------------
 
-# `%%hidden%%` inside a paragraph (may run over lines of the same paragraph)
-INLINE_COMMENT_PATTERN = r"%%(?:(?!%%)[\s\S])+?%%"
-# a comment block: `%%` alone on a line ... `%%` alone on a line (blank lines allowed inside), or one line
-# that starts and ends a comment
-BLOCK_COMMENT_PATTERN = (
-    r"^ {0,3}%%[ \t]*\n[\s\S]*?\n {0,3}%%[ \t]*(?:\n|$)|^ {0,3}%%(?:(?!%%)[^\n])+%%[ \t]*(?:\n|$)"
-)
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
+
+
+class FenceTracker:
+    """Line by line: is this line part of fenced code (its opening and closing lines included)?"""
+
+    def __init__(self) -> None:
+        self.fence: str | None = None
+
+    def in_code(self, line: str) -> bool:
+        m = _FENCE.match(line)
+        if m is None:
+            return self.fence is not None
+        marker = m.group(1)
+        if self.fence is None:
+            self.fence = marker
+        elif marker[0] == self.fence[0] and len(marker) >= len(self.fence):
+            self.fence = None
+        return True
+
+
+def strip_comments(text: str) -> str:
+    """Obsidian comments (`%%hidden%%`, on one line or over many) removed before parsing, as Obsidian does:
+    a comment can hide whole list items or headings. `%%` inside fenced code or a code span is code. A line
+    that held nothing but comment is dropped; an unclosed `%%` hides the rest of the note (as in Obsidian).
+    Diagnostics find their lines in the original text, so dropped lines never shift a line number."""
+    if "%%" not in text:
+        return text
+    out: list[str] = []
+    fences = FenceTracker()
+    hidden = False
+    for line in text.split("\n"):
+        if not hidden and fences.in_code(line):
+            out.append(line)
+            continue
+        kept, hidden, touched = _uncomment(line, hidden)
+        if not (touched and not kept.strip()):
+            out.append(kept)
+    return "\n".join(out)
+
+
+def _uncomment(line: str, hidden: bool) -> tuple[str, bool, bool]:
+    """The visible part of one line, whether a comment is still open after it, and whether it had one."""
+    if not hidden and "%%" not in line:
+        return line, False, False
+    kept: list[str] = []
+    i, touched = 0, hidden
+    while i < len(line):
+        if hidden:
+            end = line.find("%%", i)
+            if end < 0:
+                return "".join(kept), True, True
+            hidden, i = False, end + 2
+        elif line[i] == "`":  # a code span: copied whole, `%%` inside is code
+            run = len(line) - len(line[i:].lstrip("`"))
+            close = line.find("`" * run, i + run)
+            stop = close + run if close >= 0 else i + run
+            kept.append(line[i:stop])
+            i = stop
+        elif line.startswith("%%", i):
+            hidden, touched, i = True, True, i + 2
+        else:
+            kept.append(line[i])
+            i += 1
+    return "".join(kept), hidden, touched
+
+
 # `^block-id` at the end of a line, after a space or alone on its line
 INLINE_BLOCK_ID_PATTERN = r"(?:[ \t]+|(?<![^\n]))\^[A-Za-z0-9-]+(?=[ \t]*(?:\n|\Z))"
 BLOCK_ID_PATTERN = r"^ {0,3}\^[A-Za-z0-9-]+[ \t]*(?:\n|$)"
@@ -76,14 +137,11 @@ def _drop_block(block: Any, m: Match[str], state: BlockState) -> int:
     return m.end()
 
 
-def comments(md: mistune.Markdown) -> None:
-    """Obsidian comments and block ids are for the author only: they never reach a card."""
-    md.block.register("obsidian_comment", BLOCK_COMMENT_PATTERN, _drop_block, before="paragraph")
+def block_ids(md: mistune.Markdown) -> None:
+    """Block ids (`text ^abc`, or `^abc` alone on the line after a block) are link targets, never text."""
     md.block.register("block_id", BLOCK_ID_PATTERN, _drop_block, before="paragraph")
     for rules in (md.block.list_rules, md.block.block_quote_rules):
-        md.block.insert_rule(rules, "obsidian_comment", before="paragraph")
         md.block.insert_rule(rules, "block_id", before="paragraph")
-    md.inline.register("obsidian_comment", INLINE_COMMENT_PATTERN, _drop_inline, before="codespan")
     md.inline.register("block_id", INLINE_BLOCK_ID_PATTERN, _drop_inline, before="linebreak")
 
 
@@ -178,7 +236,7 @@ PLUGINS: tuple[Any, ...] = (
     "strikethrough",
     "mark",
     links,
-    comments,
+    block_ids,
     math,
     callouts,
 )

@@ -15,6 +15,7 @@ from frontmatter.default_handlers import YAMLHandler
 from note2anki import markdown as md
 from note2anki.config import Config
 from note2anki.model import Diagnostic, NoteMeta, ParsedNote, Severity, SourceFile, Token
+from note2anki.obsidian import strip_comments
 
 _YAML = YAMLHandler()
 
@@ -147,7 +148,7 @@ def parse(source: SourceFile, config: Config) -> tuple[ParsedNote | None, list[D
                     "the frontmatter is not a set of `key: value` lines; rewrite it as such",
                 )
             ]
-    blocks = md.parse_blocks(md.normalize_indentation(split.body))
+    blocks = md.parse_blocks(md.normalize_indentation(strip_comments(split.body)))
     note_meta = NoteMeta(
         subject=_nfc(_lookup(meta, config.subject_keys)),
         textbook=_nfc(_lookup(meta, config.textbook_keys)),

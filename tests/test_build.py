@@ -239,3 +239,27 @@ def test_default_output_is_named_after_vault(
     result = CliRunner().invoke(cli, ["build", str(vault)])
     assert result.exit_code == 0
     assert os.listdir(work) == ["My Vault.apkg"]
+
+
+def test_cloze_can_be_turned_off_and_the_vault_name_set(
+    write_vault, tmp_path: Path, anki: AnkiCollection
+) -> None:
+    note = "---\nsubject: Biology\n---\n## Summary\n\n- Cells make energy in the **mitochondria**.\n"
+    vault = write_vault(
+        {
+            "note2anki.toml": 'cloze = false\nobsidian_vault = "My Study Vault"\n',
+            "Cells/Energy.md": note,
+        }
+    )
+    code, _, stderr = build_cli(vault, tmp_path / "bio.apkg")
+    assert code == 0, stderr
+    assert "0 cue cards, 1 summary cards, 0 cloze notes" in stderr
+    anki.import_deck(tmp_path / "bio.apkg")
+    (only,) = anki.notes()
+    assert only.note_type == SUMMARY
+    assert only.source_link == "obsidian://open?vault=My%20Study%20Vault&file=Cells%2FEnergy"
+
+    (vault / "note2anki.toml").write_text("cloze = 1\n", encoding="utf-8")
+    code, _, stderr = build_cli(vault, tmp_path / "bio.apkg")
+    assert code == 2
+    assert "`cloze` must be true or false" in stderr

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import yaml
@@ -75,6 +76,7 @@ def test_case(case: str, built: Built) -> None:
     notes = [n for n in built.notes if n.source == source]
     cue = [n for n in notes if n.note_type == "note2anki Cue"]
     summary = [n for n in notes if n.note_type == "note2anki Summary"]
+    cloze = [n for n in notes if n.note_type == "note2anki Cloze"]
 
     want_cue = [(c["q"], expand(c["a"])) for c in expected.get("cue", [])]
     assert [(squash(n.fields["Question"]), squash(n.fields["Answer"])) for n in cue] == want_cue
@@ -86,10 +88,17 @@ def test_case(case: str, built: Built) -> None:
     else:
         assert summary == []
 
+    # cloze notes: the Text field, and one card per marked term
+    assert [squash(n.fields["Text"]) for n in cloze] == expected.get("cloze", [])
+    for note in cloze:
+        assert note.card_count == len(set(re.findall(r"\{\{c(\d+)::", note.fields["Text"])))
+
     for note in notes:
-        assert note.card_count == 1
+        if note not in cloze:
+            assert note.card_count == 1
+        assert note.source_link == f"obsidian://open?vault=vault&file={quote(case)}"
         if "deck" in expected:
-            assert note.decks == (expected["deck"],)
+            assert set(note.decks) == {expected["deck"]}
         if "tags" in expected:
             assert sorted(note.tags) == sorted(expected["tags"])
 

@@ -315,3 +315,41 @@ def test_failed_write_leaves_previous_deck_intact(write_vault, tmp_path: Path) -
         write_apkg(broken, out)
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+CLOZE_NOTE = (
+    FM
+    + """### 핵심 요약
+
+- A router picks the **next hop** from its **routing table**.
+- 라우터는 패킷을 전달한다.
+"""
+)
+
+
+def test_cloze_note_keeps_its_reviews_when_a_term_is_added(
+    write_vault, tmp_path: Path, anki: AnkiCollection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault = write_vault({"cloze.md": CLOZE_NOTE})
+    build(vault, tmp_path / "v1.apkg", int(time.time()) - 86400, monkeypatch)
+    log = anki.import_deck(tmp_path / "v1.apkg")
+    assert log.new == 2  # the summary note and one cloze note with two cards
+    cloze = next(n for n in anki.notes() if n.note_type == "note2anki Cloze")
+    assert cloze.card_count == 2
+    answered = study(anki, 3)
+    assert len(answered) == 3
+
+    # a third term is marked, and a new note arrives whose ids follow the cloze note's
+    edited = CLOZE_NOTE.replace("its **routing table**", "its **routing table** by **longest prefix**")
+    (vault / "cloze.md").write_text(edited, encoding="utf-8")
+    (vault / "new.md").write_text(ROUTING, encoding="utf-8")
+    report = build(vault, tmp_path / "v2.apkg", int(time.time()) + 5, monkeypatch)
+    assert sorted(e["kind"] for e in report["changed"]) == ["cloze", "summary"]
+    log = anki.import_deck(tmp_path / "v2.apkg")
+    assert (log.updated, log.duplicate, log.conflicting) == (2, 0, 0)
+    after = next(n for n in anki.notes() if n.note_type == "note2anki Cloze")
+    assert after.id == cloze.id and after.card_count == 3
+    assert "{{c3::<strong>longest prefix</strong>}}" in after.fields["Text"]
+    # every review stays with its card
+    assert all(reviews(anki, cid) == count for cid, count in answered.items())
+    assert anki.card_count() == 1 + 3 + 5  # summary, cloze (3 terms), new note: 4 cue + 1 summary
