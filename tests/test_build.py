@@ -34,12 +34,12 @@ def test_samples_build_and_import(tmp_path: Path, anki: AnkiCollection) -> None:
     assert code == 0, stderr
     assert stdout == ""
     assert re.search(
-        r"8 notes read, 26 cue cards, 7 summary cards, 3 cloze notes, 2 media files, 0 errors, 4 warnings",
+        r"9 notes read, 29 cue cards, 8 summary cards, 5 cloze notes, 2 media files, 0 errors, 4 warnings",
         stderr,
     )
 
     log = anki.import_deck(out)
-    assert (log.new, log.duplicate, log.conflicting) == (36, 0, 0)
+    assert (log.new, log.duplicate, log.conflicting) == (42, 0, 0)
     notes = anki.notes()
     assert anki.note_type_names() == [
         "Basic",
@@ -52,7 +52,7 @@ def test_samples_build_and_import(tmp_path: Path, anki: AnkiCollection) -> None:
         CUE,
         SUMMARY,
     ]
-    assert anki.card_count() == 36
+    assert anki.card_count() == 42
 
     # a link back to the note in Obsidian, vault named after its folder
     tcp = next(n for n in notes if n.source == "Networking/TCP Handshake.md")
@@ -66,6 +66,7 @@ def test_samples_build_and_import(tmp_path: Path, anki: AnkiCollection) -> None:
         "AWS/IAM 권한.md": (3, 1),
         "AWS/S3 기초.md": (4, 1),
         "AWS/VPC Subnets.md": (3, 1),
+        "Algorithms/시간 복잡도.md": (3, 1),
         "Algorithms/이분 탐색.md": (3, 1),
         "Algorithms/해시 테이블 (손으로 고친 노트).md": (6, 1),
         "Networking/DNS 조회 과정.md": (3, 1),

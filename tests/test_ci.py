@@ -68,7 +68,7 @@ def test_init_ci_workflow_runs_locally(tmp_path: Path, monkeypatch: pytest.Monke
     assert build.stdout == ""
     col = AnkiCollection(tmp_path / "anki")
     try:
-        assert col.import_deck(repo / "anki-deck.apkg").new == 36
+        assert col.import_deck(repo / "anki-deck.apkg").new == 42
     finally:
         col.close()
 
@@ -91,7 +91,7 @@ def test_split_by_subject(tmp_path: Path) -> None:
         finally:
             col.close()
     assert counts["study-AWS.apkg"] == (15, {"AWS::클라우드 입문 노트", "AWS::Practical Cloud Networking"})
-    assert counts["study-Networking.apkg"][0] == 9 and counts["study-Algorithms.apkg"][0] == 12
+    assert counts["study-Networking.apkg"][0] == 9 and counts["study-Algorithms.apkg"][0] == 18
 
 
 def test_exit_codes_and_clean_stdout(write_vault, tmp_path: Path) -> None:
