@@ -50,9 +50,34 @@ def _parse_dunder(inline: InlineParser, m: Match[str], state: InlineState) -> in
     return m.end()
 
 
+# Hangul, kana and Han: languages written without spaces before particles (`**(괄호)**는`, `**O(1)**이다`)
+_CJK = "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+# CommonMark's flanking rules refuse `**(괄호)**는` and `는**(괄호)**`: the mark sits between punctuation and
+# a letter. Obsidian shows them bold, and Korean notes are full of them. This rule takes exactly those runs
+# (a CJK letter outside, punctuation inside); every other emphasis is left to mistune.
+CJK_EMPHASIS_PATTERN = (
+    rf"(?<=[{_CJK}])(?P<cjk_open>\*{{1,2}})(?=[^\w\s*])(?P<cjk_a>[^*\n]*?[^\s*\\])(?P=cjk_open)(?!\*)"
+    rf"|(?<![*\\])(?P<cjk_close>\*{{1,2}})(?=[^\s*])(?P<cjk_b>[^*\n]*?[^\w\s*\\])(?P=cjk_close)"
+    rf"(?=[{_CJK}])"
+)
+
+
+def _parse_cjk_emphasis(inline: InlineParser, m: Match[str], state: InlineState) -> int | None:
+    if state.depth >= inline.max_nested_level:
+        return None
+    marker = m.group("cjk_open") or m.group("cjk_close")
+    inner = m.group("cjk_a") if m.group("cjk_a") is not None else m.group("cjk_b")
+    child = state.copy()
+    child.src = inner
+    kind = "strong" if len(marker) == 2 else "emphasis"
+    state.append_token({"type": kind, "children": inline.render(child)})
+    return m.end()
+
+
 def links(md: mistune.Markdown) -> None:
     md.inline.register("wikilink", WIKILINK_PATTERN, _parse_wikilink, before="link")
     md.inline.register("dunder", DUNDER_PATTERN, _parse_dunder, before="emphasis")
+    md.inline.register("cjk_emphasis", CJK_EMPHASIS_PATTERN, _parse_cjk_emphasis, before="emphasis")
 
 
 # --- comments and block ids ---------------------------------------------------------------------------
