@@ -103,24 +103,30 @@ class FenceTracker:
         return True
 
 
-def strip_comments(text: str) -> str:
+def strip_comments(text: str) -> tuple[str, int | None]:
     """Obsidian comments (`%%hidden%%`, on one line or over many) removed before parsing, as Obsidian does:
     a comment can hide whole list items or headings. `%%` inside fenced code or a code span is code. A line
     that held nothing but comment is dropped; an unclosed `%%` hides the rest of the note (as in Obsidian).
-    Diagnostics find their lines in the original text, so dropped lines never shift a line number."""
+    Diagnostics find their lines in the original text, so dropped lines never shift a line number.
+
+    Returns the text and, when the last comment is never closed, the 0-based line where it opens."""
     if "%%" not in text:
-        return text
+        return text, None
     out: list[str] = []
     fences = FenceTracker()
     hidden = False
-    for line in text.split("\n"):
+    opened: int | None = None
+    for number, line in enumerate(text.split("\n")):
         if not hidden and fences.in_code(line):
             out.append(line)
             continue
+        was_hidden = hidden
         kept, hidden, touched = _uncomment(line, hidden)
+        if hidden and not was_hidden:
+            opened = number
         if not (touched and not kept.strip()):
             out.append(kept)
-    return "\n".join(out)
+    return "\n".join(out), opened if hidden else None
 
 
 def _uncomment(line: str, hidden: bool) -> tuple[str, bool, bool]:

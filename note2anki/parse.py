@@ -148,14 +148,27 @@ def parse(source: SourceFile, config: Config) -> tuple[ParsedNote | None, list[D
                     "the frontmatter is not a set of `key: value` lines; rewrite it as such",
                 )
             ]
-    blocks = md.parse_blocks(md.normalize_indentation(strip_comments(split.body)))
+    body, unclosed = strip_comments(split.body)
+    problems: list[Diagnostic] = []
+    if unclosed is not None:
+        problems.append(
+            Diagnostic(
+                source.rel,
+                split.body_line + unclosed,
+                "N2A206",
+                Severity.WARNING,
+                "a `%%` comment opens here and is never closed, so the rest of the note is hidden (as in "
+                "Obsidian); close it with another `%%`",
+            )
+        )
+    blocks = md.parse_blocks(md.normalize_indentation(body))
     note_meta = NoteMeta(
         subject=_nfc(_lookup(meta, config.subject_keys)),
         textbook=_nfc(_lookup(meta, config.textbook_keys)),
         tags=_frontmatter_tags(meta),
         topics=_topic_links(blocks),
     )
-    return ParsedNote(source, note_meta, split.body, split.body_line, tuple(blocks)), []
+    return ParsedNote(source, note_meta, split.body, split.body_line, tuple(blocks)), problems
 
 
 def _nfc(text: str | None) -> str | None:
