@@ -416,3 +416,12 @@ def _clozes(note: ParsedNote, items: list[Fragment]) -> Iterator[Card]:
 @functools.lru_cache(maxsize=8)
 def _keys(config: Config) -> _Keys:
     return _Keys(config)
+
+
+#: the section roles whose content becomes cards (the rest of a note never needs parsing)
+CARD_ROLES = frozenset({CUE, SUMMARY})
+
+
+def heading_role(config: Config, text: str) -> str | None:
+    """ "cue", "summary", "other" (another template heading) or None, for a heading's plain text."""
+    return _keys(config).role(md.heading_key(text))

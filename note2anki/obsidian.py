@@ -6,8 +6,7 @@ Token shapes added here (read by extract and render):
 - `wikilink` / `embed`: attrs `target`, `label` (`[[Note|label]]`, `![[img.png|300]]`, `![[Note#Heading]]`)
 - `inline_math`: raw TeX, attrs `display` (`$x$`, or `$$x$$` inside a paragraph); `block_math`: raw TeX
 - `callout`: attrs `kind`, `fold` (`""`, `"+"`, `"-"`); children `callout_title` (inline) and `callout_body`
-- block ids (`^abc`) produce no token at all; `%%comments%%` are removed from the text before parsing
-  (`strip_comments`).
+- `%%comments%%` and block ids (`^abc`) never reach the parser: `strip_hidden` removes them from the text.
 """
 
 from __future__ import annotations
@@ -19,6 +18,16 @@ from typing import Any
 import mistune
 from mistune.core import BlockState, InlineState
 from mistune.inline_parser import InlineParser
+
+
+def _inline_rule(md: mistune.Markdown, name: str, pattern: str, func: Any, before: str, starts: str) -> None:
+    """Register an inline rule with the characters its matches start with, so mistune (3.4+) can skip
+    plain text quickly; older mistune versions take the rule without them (same result, slower)."""
+    try:
+        md.inline.register(name, pattern, func, before=before, start_chars=set(starts))
+    except TypeError:
+        md.inline.register(name, pattern, func, before=before)
+
 
 # --- links and embeds -------------------------------------------------------------------------------
 
@@ -75,9 +84,9 @@ def _parse_cjk_emphasis(inline: InlineParser, m: Match[str], state: InlineState)
 
 
 def links(md: mistune.Markdown) -> None:
-    md.inline.register("wikilink", WIKILINK_PATTERN, _parse_wikilink, before="link")
-    md.inline.register("dunder", DUNDER_PATTERN, _parse_dunder, before="emphasis")
-    md.inline.register("cjk_emphasis", CJK_EMPHASIS_PATTERN, _parse_cjk_emphasis, before="emphasis")
+    _inline_rule(md, "wikilink", WIKILINK_PATTERN, _parse_wikilink, "link", "![")
+    _inline_rule(md, "dunder", DUNDER_PATTERN, _parse_dunder, "emphasis", "_")
+    _inline_rule(md, "cjk_emphasis", CJK_EMPHASIS_PATTERN, _parse_cjk_emphasis, "emphasis", "*")
 
 
 # --- comments and block ids ---------------------------------------------------------------------------
@@ -86,31 +95,43 @@ _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 
 
 class FenceTracker:
-    """Line by line: is this line part of fenced code (its opening and closing lines included)?"""
+    """Line by line: is this line part of fenced code (its opening and closing lines included)?
+
+    `uneven` turns true when a fence closes at another indent than it opened at: CommonMark may then read
+    it differently (the list item holding the fence may have ended first)."""
 
     def __init__(self) -> None:
         self.fence: str | None = None
+        self.indent = ""
+        self.uneven = False
 
     def in_code(self, line: str) -> bool:
         m = _FENCE.match(line)
         if m is None:
             return self.fence is not None
-        marker = m.group(1)
+        marker, indent = m.group(1), line[: m.start(1)]
         if self.fence is None:
-            self.fence = marker
+            self.fence, self.indent = marker, indent
         elif marker[0] == self.fence[0] and len(marker) >= len(self.fence):
+            self.uneven = self.uneven or indent != self.indent
             self.fence = None
         return True
 
 
-def strip_comments(text: str) -> tuple[str, int | None]:
-    """Obsidian comments (`%%hidden%%`, on one line or over many) removed before parsing, as Obsidian does:
-    a comment can hide whole list items or headings. `%%` inside fenced code or a code span is code. A line
-    that held nothing but comment is dropped; an unclosed `%%` hides the rest of the note (as in Obsidian).
-    Diagnostics find their lines in the original text, so dropped lines never shift a line number.
+# `^block-id` at the end of a line (after a space) or alone on its line
+_BLOCK_ID = re.compile(r"(?:^|[ \t]+)\^[A-Za-z0-9-]+[ \t]*$")
+
+
+def strip_hidden(text: str) -> tuple[str, int | None]:
+    """What Obsidian never shows, removed before parsing: comments (`%%hidden%%`, on one line or over many;
+    a comment can hide whole list items or headings) and block ids (`text ^abc`, a `^abc` line). Fenced code
+    and code spans are left alone. A line that held nothing else is dropped; an unclosed `%%` hides the rest
+    of the note (as in Obsidian). Diagnostics find their lines in the original text, so dropped lines never
+    shift a line number.
 
     Returns the text and, when the last comment is never closed, the 0-based line where it opens."""
-    if "%%" not in text:
+    comments, ids = "%%" in text, "^" in text
+    if not (comments or ids):
         return text, None
     out: list[str] = []
     fences = FenceTracker()
@@ -120,10 +141,16 @@ def strip_comments(text: str) -> tuple[str, int | None]:
         if not hidden and fences.in_code(line):
             out.append(line)
             continue
-        was_hidden = hidden
-        kept, hidden, touched = _uncomment(line, hidden)
-        if hidden and not was_hidden:
-            opened = number
+        kept, touched = line, False
+        if comments:
+            was_hidden = hidden
+            kept, hidden, touched = _uncomment(line, hidden)
+            if hidden and not was_hidden:
+                opened = number
+        if ids and "^" in kept:
+            without = _BLOCK_ID.sub("", kept)
+            touched = touched or without != kept
+            kept = without
         if not (touched and not kept.strip()):
             out.append(kept)
     return "\n".join(out), opened if hidden else None
@@ -153,27 +180,6 @@ def _uncomment(line: str, hidden: bool) -> tuple[str, bool, bool]:
             kept.append(line[i])
             i += 1
     return "".join(kept), hidden, touched
-
-
-# `^block-id` at the end of a line, after a space or alone on its line
-INLINE_BLOCK_ID_PATTERN = r"(?:[ \t]+|(?<![^\n]))\^[A-Za-z0-9-]+(?=[ \t]*(?:\n|\Z))"
-BLOCK_ID_PATTERN = r"^ {0,3}\^[A-Za-z0-9-]+[ \t]*(?:\n|$)"
-
-
-def _drop_inline(inline: InlineParser, m: Match[str], state: InlineState) -> int:
-    return m.end()
-
-
-def _drop_block(block: Any, m: Match[str], state: BlockState) -> int:
-    return m.end()
-
-
-def block_ids(md: mistune.Markdown) -> None:
-    """Block ids (`text ^abc`, or `^abc` alone on the line after a block) are link targets, never text."""
-    md.block.register("block_id", BLOCK_ID_PATTERN, _drop_block, before="paragraph")
-    for rules in (md.block.list_rules, md.block.block_quote_rules):
-        md.block.insert_rule(rules, "block_id", before="paragraph")
-    md.inline.register("block_id", INLINE_BLOCK_ID_PATTERN, _drop_inline, before="linebreak")
 
 
 # --- math -------------------------------------------------------------------------------------------
@@ -212,7 +218,7 @@ def math(md: mistune.Markdown) -> None:
     md.block.register("block_math", BLOCK_MATH_PATTERN, _parse_block_math, before="list")
     for rules in (md.block.list_rules, md.block.block_quote_rules):
         md.block.insert_rule(rules, "block_math", before="list")
-    md.inline.register("inline_math", INLINE_MATH_PATTERN, _parse_inline_math, before="codespan")
+    _inline_rule(md, "inline_math", INLINE_MATH_PATTERN, _parse_inline_math, "codespan", "$")
 
 
 # --- callouts ---------------------------------------------------------------------------------------
@@ -267,7 +273,6 @@ PLUGINS: tuple[Any, ...] = (
     "strikethrough",
     "mark",
     links,
-    block_ids,
     math,
     callouts,
 )
