@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import tempfile
 import time
@@ -22,7 +23,7 @@ from pathlib import Path
 import genanki
 
 from note2anki.atomic import atomic_write
-from note2anki.model import DeckNote
+from note2anki.model import CardKind, DeckNote, RenderedCard
 from note2anki.notetypes import MODELS
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -42,60 +43,67 @@ def deck_id(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:6], "big") + (1 << 50)
 
 
-class _Note(genanki.Note):  # type: ignore[misc]
-    """A genanki note with its own id, card ids and `mod`, not ones taken from the build time."""
-
-    def __init__(self, *args: object, nid: int, mod: int, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self.nid = nid
-        self.mod = mod
-        self.cids: tuple[int, ...] = (nid,)
-
-    @property
-    def cards(self) -> list[genanki.Card]:
-        return sorted(super().cards, key=lambda c: c.ord)
-
-    def write_to_db(self, cursor: sqlite3.Cursor, timestamp: float, deck_id: int, id_gen: object) -> None:
-        super().write_to_db(cursor, self.mod, deck_id, iter((self.nid, *self.cids)))
+_CLOZE_NUMBER = re.compile(r"{{c(\d+)::.+?}}", re.DOTALL)  # as genanki and Anki count cloze cards
 
 
-def _card_ids(notes: Sequence[_Note]) -> None:
+def _ords(card: RenderedCard) -> list[int]:
+    """The card numbers (ords) a note gets: one card, or one per cloze number."""
+    if card.kind is not CardKind.CLOZE:
+        return [0]
+    return sorted({int(n) - 1 for n in _CLOZE_NUMBER.findall(card.fields[0]) if int(n) > 0}) or [0]
+
+
+def _card_ids(notes: Sequence[DeckNote], ords: list[list[int]]) -> list[list[int]]:
     """Card ids: the first card of a note has the note's id (stable, so `cid:`/`nid:` searches agree); a
     cloze note's further cards take the next ids not used in the package. Anki matches an existing note's
     cards by note and card number on import, so these ids never decide identity."""
     used = {n.nid for n in notes}
-    for note in notes:
+    out = []
+    for note, numbers in zip(notes, ords, strict=True):
         cids = [note.nid]
         candidate = note.nid
-        for _ in note.cards[1:]:
+        for _ in numbers[1:]:
             candidate += 1
             while candidate in used:
                 candidate += 1
             used.add(candidate)
             cids.append(candidate)
-        note.cids = tuple(cids)
+        out.append(cids)
+    return out
 
 
-def _package(notes: Sequence[DeckNote]) -> genanki.Package:
-    decks: dict[str, genanki.Deck] = {}
-    made = []
+def _write_db(cursor: sqlite3.Cursor, notes: Sequence[DeckNote], stamp: int) -> None:
+    """The collection: genanki writes the schema, decks and note types; the notes and cards go in with one
+    statement each, with the row values genanki would write (a per-note genanki object costs more than the
+    rest of a big build)."""
+    by_deck: dict[str, list[DeckNote]] = {}
     for n in notes:
+        by_deck.setdefault(n.card.deck, []).append(n)
+    decks = []
+    for name in sorted(by_deck):
+        deck = genanki.Deck(deck_id(name), name)
+        for model_id in sorted({MODELS[n.card.kind].model_id for n in by_deck[name]}):
+            deck.add_model(next(m for m in MODELS.values() if m.model_id == model_id))
+        decks.append(deck)
+    genanki.Package(decks).write_to_db(cursor, stamp, iter(()))
+    ordered = [n for name in sorted(by_deck) for n in by_deck[name]]
+    ords = [_ords(n.card) for n in ordered]
+    cids = _card_ids(ordered, ords)
+    note_rows = []
+    card_rows = []
+    for n, numbers, ids in zip(ordered, ords, cids, strict=True):
         card = n.card
-        deck = decks.get(card.deck)
-        if deck is None:
-            deck = decks[card.deck] = genanki.Deck(deck_id(card.deck), card.deck)
-        note = _Note(
-            model=MODELS[card.kind],
-            fields=list(card.fields),
-            tags=list(card.tags),
-            guid=n.guid,
-            nid=n.nid,
-            mod=n.mod,
+        did = deck_id(card.deck)
+        tags = " " + " ".join(card.tags) + " "
+        fields = "\x1f".join(card.fields)
+        # id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data
+        note_rows.append(
+            (n.nid, n.guid, MODELS[card.kind].model_id, n.mod, -1, tags, fields, card.fields[0], 0, 0, "")
         )
-        deck.add_note(note)
-        made.append(note)
-    _card_ids(made)
-    return genanki.Package([decks[name] for name in sorted(decks)])
+        for ord_, cid in zip(numbers, ids, strict=True):
+            card_rows.append((cid, n.nid, did, ord_, n.mod, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ""))
+    cursor.executemany("INSERT INTO notes VALUES(?,?,?,?,?,?,?,?,?,?,?)", note_rows)
+    cursor.executemany("INSERT INTO cards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", card_rows)
 
 
 def write_apkg(notes: Sequence[DeckNote], out: Path) -> None:
@@ -108,7 +116,6 @@ def write_apkg(notes: Sequence[DeckNote], out: Path) -> None:
     if len(set(guids)) != len(guids):
         dupes = sorted({g for g in guids if guids.count(g) > 1})
         raise ExportError(f"two cards share the GUID(s) {', '.join(dupes)}; this is a bug in note2anki")
-    package = _package(notes)
     files = sorted({m.name: m for n in notes for m in n.card.media}.values(), key=lambda m: m.name)
     stamp = max((n.mod for n in notes), default=0)
     out = out.resolve()
@@ -116,7 +123,7 @@ def write_apkg(notes: Sequence[DeckNote], out: Path) -> None:
         db_path = Path(work) / "collection.anki2"
         conn = sqlite3.connect(db_path)
         try:
-            package.write_to_db(conn.cursor(), stamp, iter(()))
+            _write_db(conn.cursor(), notes, stamp)
             conn.commit()
         finally:
             conn.close()

@@ -1,0 +1,150 @@
+"""Time `note2anki build` on generated vaults: cold, warm with nothing changed, and after editing one note.
+
+    python benchmarks/run.py                 # N = 1,000 and 10,000 (vaults generated under a temp folder)
+    python benchmarks/run.py --notes 1000 --jobs 1
+
+Each build is a separate `note2anki` process; the figures are whole-process: wall time, cards per second
+and peak RSS (the largest of the process and its workers, from the kernel's rusage, as `/usr/bin/time -v`
+reports it; plus the peak of their sum, sampled every 10 ms). It also checks that the deck has the same bytes
+whichever way it was built (cold, from the cache, one process or two).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from generate import generate  # noqa: E402
+
+
+@dataclass
+class Run:
+    label: str
+    seconds: float
+    cards: int
+    max_rss_mb: float  # largest single process (kernel rusage)
+    sum_rss_mb: float  # largest sampled sum over the process tree
+
+    def row(self, notes: int) -> str:
+        rate = self.cards / self.seconds if self.seconds else 0.0
+        return (
+            f"| {notes:>6,} | {self.label:<22} | {self.seconds:7.2f} s | {rate:9,.0f} | "
+            f"{self.max_rss_mb:7.0f} MB | {self.sum_rss_mb:7.0f} MB |"
+        )
+
+
+def _tree_rss_kb(pid: int) -> int:
+    """Sum of VmRSS over `pid` and its descendants (Linux /proc)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            continue
+    return total
+
+
+def build(vault: Path, out: Path, label: str, jobs: int | None, env: dict[str, str]) -> Run:
+    report = out.with_suffix(".json")
+    cmd = [sys.executable, "-m", "note2anki", "build", str(vault), "-o", str(out), "-q", "--report", str(report)]
+    if jobs:
+        cmd += ["--jobs", str(jobs)]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss_kb(proc.pid))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    stderr = proc.stderr.read() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise SystemExit(f"build failed ({label}):\n{stderr}")
+    data = json.loads(report.read_text(encoding="utf-8"))
+    cards = data.get("cards", 0)
+    return Run(label, seconds, cards, usage.ru_maxrss / 1024, peak / 1024)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def bench(root: Path, notes: int, jobs: int | None) -> tuple[list[Run], bool]:
+    vault = root / f"vault-{notes}"
+    if not vault.exists():
+        generate(vault, notes)
+    for leftover in (vault / "note2anki.lock", vault / ".note2anki"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+        elif leftover.exists():
+            leftover.unlink()
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1764000000"}
+    runs = [build(vault, root / "cold.apkg", "cold (no cache)", jobs, env)]
+    runs.append(build(vault, root / "cold.apkg", "warm, nothing changed", jobs, env))
+    # the same deck from the cache into a new file, and with one process
+    runs.append(build(vault, root / "cached.apkg", "warm, new output file", jobs, env))
+    first = sorted(vault.rglob("*.md"))[0]
+    original = first.read_bytes()
+    first.write_bytes(original.replace("### 단서 질문".encode(), "### 단서 질문\n\n- 새 질문?\n    - 새 답.".encode(), 1))
+    runs.append(build(vault, root / "edited.apkg", "warm, one note edited", jobs, env))
+    first.write_bytes(original)
+    runs.append(build(vault, root / "reverted.apkg", "warm, edit reverted", jobs, env))
+    shutil.rmtree(vault / ".note2anki", ignore_errors=True)
+    runs.append(build(vault, root / "single.apkg", "cold, one process", 1, env))
+    same = len({digest(root / n) for n in ("cold.apkg", "cached.apkg", "single.apkg")}) == 1
+    return runs, same
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--notes", type=int, action="append", help="vault size (repeatable)")
+    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: note2anki's)")
+    parser.add_argument("--keep", type=Path, help="generate vaults here and keep them")
+    args = parser.parse_args()
+    sizes = args.notes or [1000, 10000]
+    root = args.keep or Path(tempfile.mkdtemp(prefix="n2a-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    print("|  notes | build                  |    wall   |  cards/s  | max RSS   | sum RSS   |")
+    print("|-------:|------------------------|----------:|----------:|----------:|----------:|")
+    try:
+        for n in sizes:
+            runs, same = bench(root, n, args.jobs)
+            for r in runs:
+                print(r.row(n), flush=True)
+            print(f"|        | identical .apkg bytes (cold, cached, one process): {'yes' if same else 'NO'} |")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
