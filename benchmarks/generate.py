@@ -23,17 +23,114 @@ SUBJECTS = {
     "Databases": ["SQL by Example", "데이터베이스 설계 노트"],
     "Operating Systems": ["OS 핵심 정리", "Processes and Memory"],
 }
-KO = (
-    "요청 응답 서버 함수 컨테이너 캐시 인덱스 트랜잭션 스레드 프로세스 메모리 디스크 네트워크 패킷 라우터 스위치 "
-    "큐 스택 해시 트리 그래프 정렬 탐색 복잡도 배포 설정 권한 정책 로그 지표 경보 백업 복구 복제 분산 일관성 "
-    "가용성 지연 처리량 확장 부하 균형 장애 재시도 시간 제한 동시성 잠금 교착 상태 스케줄러 페이지 가상 주소"
-).split()
-EN = (
-    "request response server function container cache index transaction thread process memory disk network "
-    "packet router switch queue stack hash tree graph sort search latency throughput replica shard lock "
-    "deadlock scheduler page virtual address backup restore policy metric alarm retry timeout"
-).split()
-ENDINGS = ["이다.", "한다.", "된다.", "할 수 있다.", "을 줄인다.", "를 늘린다.", "에 영향을 준다.", "가 중요하다."]
+KO = [
+    "요청",
+    "응답",
+    "서버",
+    "함수",
+    "컨테이너",
+    "캐시",
+    "인덱스",
+    "트랜잭션",
+    "스레드",
+    "프로세스",
+    "메모리",
+    "디스크",
+    "네트워크",
+    "패킷",
+    "라우터",
+    "스위치",
+    "큐",
+    "스택",
+    "해시",
+    "트리",
+    "그래프",
+    "정렬",
+    "탐색",
+    "복잡도",
+    "배포",
+    "설정",
+    "권한",
+    "정책",
+    "로그",
+    "지표",
+    "경보",
+    "백업",
+    "복구",
+    "복제",
+    "분산",
+    "일관성",
+    "가용성",
+    "지연",
+    "처리량",
+    "확장",
+    "부하",
+    "균형",
+    "장애",
+    "재시도",
+    "시간",
+    "제한",
+    "동시성",
+    "잠금",
+    "교착",
+    "상태",
+    "스케줄러",
+    "페이지",
+    "가상",
+    "주소",
+]
+EN = [
+    "request",
+    "response",
+    "server",
+    "function",
+    "container",
+    "cache",
+    "index",
+    "transaction",
+    "thread",
+    "process",
+    "memory",
+    "disk",
+    "network",
+    "packet",
+    "router",
+    "switch",
+    "queue",
+    "stack",
+    "hash",
+    "tree",
+    "graph",
+    "sort",
+    "search",
+    "latency",
+    "throughput",
+    "replica",
+    "shard",
+    "lock",
+    "deadlock",
+    "scheduler",
+    "page",
+    "virtual",
+    "address",
+    "backup",
+    "restore",
+    "policy",
+    "metric",
+    "alarm",
+    "retry",
+    "timeout",
+]
+ENDINGS = [
+    "이다.",
+    "한다.",
+    "된다.",
+    "할 수 있다.",
+    "을 줄인다.",
+    "를 늘린다.",
+    "에 영향을 준다.",
+    "가 중요하다.",
+]
 ATTACHMENTS = 24
 
 
@@ -58,7 +155,13 @@ def answer(rng: random.Random, kind: int) -> list[str]:
     if kind == 1:
         return ["    ", f"    {s()} {s()}", "    "]
     if kind == 2:
-        return ["    ", f"    **{rng.choice(EN)}**는 {s()}", "    ", f"    **{rng.choice(KO)}**를 {s()}", "    "]
+        return [
+            "    ",
+            f"    **{rng.choice(EN)}**는 {s()}",
+            "    ",
+            f"    **{rng.choice(KO)}**를 {s()}",
+            "    ",
+        ]
     if kind == 3:
         return [
             "    ```python",
@@ -74,7 +177,14 @@ def answer(rng: random.Random, kind: int) -> list[str]:
     if kind == 6:
         return ["    ", "    > [!important] 핵심", f"    > {s()}", "    "]
     if kind == 7:
-        return ["    ", f"    $O(n \\log n)$ 이고 {s()}", "    ", "    $$", "    T(n) = 2T(n/2) + O(n)", "    $$"]
+        return [
+            "    ",
+            f"    $O(n \\log n)$ 이고 {s()}",
+            "    ",
+            "    $$",
+            "    T(n) = 2T(n/2) + O(n)",
+            "    $$",
+        ]
     return [f"    - {s()}", f"        - {s()}", f"    - {s()}"]
 
 
@@ -85,9 +195,17 @@ def main_notes(rng: random.Random, target: int) -> list[str]:
     n = 0
     while size < target:
         n += 1
-        chunk = [f"    - {sentence(rng, 12)}", f"        - {sentence(rng, 10)}", f"        - {sentence(rng, 8)}"]
+        chunk = [
+            f"    - {sentence(rng, 12)}",
+            f"        - {sentence(rng, 10)}",
+            f"        - {sentence(rng, 8)}",
+        ]
         if n % 7 == 0:
-            chunk += ["        ```bash", f"        aws {rng.choice(EN)} describe --{rng.choice(EN)} {n}", "        ```"]
+            chunk += [
+                "        ```bash",
+                f"        aws {rng.choice(EN)} describe --{rng.choice(EN)} {n}",
+                "        ```",
+            ]
         if n % 11 == 0:
             chunk += [f"        ![[bench {rng.randrange(ATTACHMENTS):02d}.png]]"]
         lines += chunk
@@ -105,11 +223,14 @@ def note(rng: random.Random, index: int, main_bytes: int) -> tuple[str, str]:
         f"⭕과목: {subject}",
         f"⭕교재: {textbook}",
         "⭕학습정도: 🤔중",
-        *(f"{e}{d}일복습여부: {str(rng.random() < 0.5).lower()}" for e, d in (("❤", 1), ("🧡", 4), ("💛", 7))),
+        *(
+            f"{e}{d}일복습여부: {str(rng.random() < 0.5).lower()}"
+            for e, d in (("❤", 1), ("🧡", 4), ("💛", 7))
+        ),
         "🧠장기기억: false",
         "복습: 추가 복습",
         f'🛑첫날: "✏첫날 : 2025/03/{day:02d}"',
-        f"학습률: \"{rng.randint(1, 9) / 10}\"",
+        f'학습률: "{rng.randint(1, 9) / 10}"',
         "진행바: 🟩🟩🟩🟩🟩🟩⬜⬜⬜⬜ 60%",
         "---",
     ]
@@ -118,7 +239,16 @@ def note(rng: random.Random, index: int, main_bytes: int) -> tuple[str, str]:
     for i in range(rng.randint(7, 11)):
         body.append(f"- {question(rng, i)}")
         body += answer(rng, (i + index) % 9)
-    body += ["", "### 핵심 필기", "", *main_notes(rng, main_bytes), "", "### 핵심 요약", "", "- 핵심 요약 접기"]
+    body += [
+        "",
+        "### 핵심 필기",
+        "",
+        *main_notes(rng, main_bytes),
+        "",
+        "### 핵심 요약",
+        "",
+        "- 핵심 요약 접기",
+    ]
     for i in range(5):
         text = sentence(rng, 8)
         if i % 2 == 0:
@@ -138,7 +268,12 @@ def png(rng: random.Random) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 def generate(out: Path, notes: int, seed: int = 1, main_bytes: int = 9000) -> int:

@@ -65,7 +65,18 @@ def _tree_rss_kb(pid: int) -> int:
 
 def build(vault: Path, out: Path, label: str, jobs: int | None, env: dict[str, str]) -> Run:
     report = out.with_suffix(".json")
-    cmd = [sys.executable, "-m", "note2anki", "build", str(vault), "-o", str(out), "-q", "--report", str(report)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "note2anki",
+        "build",
+        str(vault),
+        "-o",
+        str(out),
+        "-q",
+        "--report",
+        str(report),
+    ]
     if jobs:
         cmd += ["--jobs", str(jobs)]
     start = time.perf_counter()
@@ -113,7 +124,9 @@ def bench(root: Path, notes: int, jobs: int | None) -> tuple[list[Run], bool]:
     runs.append(build(vault, root / "cached.apkg", "warm, new output file", jobs, env))
     first = sorted(vault.rglob("*.md"))[0]
     original = first.read_bytes()
-    first.write_bytes(original.replace("### 단서 질문".encode(), "### 단서 질문\n\n- 새 질문?\n    - 새 답.".encode(), 1))
+    first.write_bytes(
+        original.replace("### 단서 질문".encode(), "### 단서 질문\n\n- 새 질문?\n    - 새 답.".encode(), 1)
+    )
     runs.append(build(vault, root / "edited.apkg", "warm, one note edited", jobs, env))
     first.write_bytes(original)
     runs.append(build(vault, root / "reverted.apkg", "warm, edit reverted", jobs, env))
@@ -140,7 +153,9 @@ def main() -> None:
             runs, same = bench(root, n, args.jobs)
             for r in runs:
                 print(r.row(n), flush=True)
-            print(f"|        | identical .apkg bytes (cold, cached, one process): {'yes' if same else 'NO'} |")
+            print(
+                f"|        | identical .apkg bytes (cold, cached, one process): {'yes' if same else 'NO'} |"
+            )
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

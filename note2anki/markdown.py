@@ -141,5 +141,9 @@ def heading_key(text: str) -> str:
     Keeps letters and digits only (case-folded, NFKC), so emoji, symbols, punctuation, emphasis
     markers and spacing never decide whether a heading is recognised.
     """
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return "".join(ch for ch in text if unicodedata.category(ch)[0] in "LN")
+    # `[\W_]` is every character that is not a letter or a number (str.isalnum), in C rather than a
+    # Python loop: keys are computed for every card of every build.
+    return _NOT_LETTER_OR_NUMBER.sub("", unicodedata.normalize("NFKC", text).casefold())
+
+
+_NOT_LETTER_OR_NUMBER = re.compile(r"[\W_]+")

@@ -123,6 +123,10 @@ class RenderedCard:
     tags: tuple[str, ...]  # normalised: NFC, no whitespace
     subject: str | None  # for `build --split subject`
     media: tuple[MediaFile, ...]
+    # identity material for the state file, computed once where the card is rendered (render.digests)
+    content_hash: str = ""  # fields, tags, deck: what decides that the card changed
+    answer_hash: str = ""  # the answer alone: recognises a reworded question
+    excerpt: str = ""  # the start of the answer as plain text
 
     @property
     def answer(self) -> str:
@@ -150,6 +154,10 @@ class BuildResult:
     decks: tuple[str, ...] = ()
     report: Report | None = None  # what changed since the last build (build only)
     state_changed: bool = False
+    #: nothing changed since the last build: the deck on disk is already right, and `cards` is empty
+    #: (the counts below still say what it holds)
+    up_to_date: bool = False
+    counts: Mapping[CardKind, int] | None = None  # card counts when `cards` is not loaded
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
@@ -160,4 +168,10 @@ class BuildResult:
         return tuple(d for d in self.diagnostics if d.severity is Severity.WARNING)
 
     def count(self, kind: CardKind) -> int:
+        if self.counts is not None:
+            return self.counts.get(kind, 0)
         return sum(1 for c in self.cards if c.kind is kind)
+
+    @property
+    def card_total(self) -> int:
+        return sum(self.count(kind) for kind in CardKind)

@@ -112,12 +112,13 @@ def _yaml_error_line(exc: yaml.YAMLError, split: _Split) -> int | None:
 
 
 def parse(
-    source: SourceFile, config: Config, *, whole: bool = False
+    source: SourceFile, config: Config, *, whole: bool = False, data: bytes | None = None
 ) -> tuple[ParsedNote | None, list[Diagnostic]]:
     """Read and parse one note. Only the sections that can hold cards are parsed (sections.py) unless
-    `whole`, which parses everything (the reference the section-only parse is tested against)."""
+    `whole`, which parses everything (the reference the section-only parse is tested against). `data` is the
+    file's bytes when the caller already read them."""
     try:
-        raw = source.path.read_bytes()
+        raw = source.path.read_bytes() if data is None else data
     except OSError as exc:
         return None, [
             _error(source, None, "N2A001", f"cannot read the file ({exc.strerror}); check its permissions")

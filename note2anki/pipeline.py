@@ -1,6 +1,7 @@
 """The pipeline: discover -> parse -> extract -> render -> [identity -> export].
 
-`build` runs all of it; `check` and `list` stop before identity and export, so they never write anything.
+`build` runs all of it; `check` and `list` stop before identity and export, so they never write anything
+(they read `.note2anki/cache` but never write it). Reading notes (cache, process pool) is incremental.py.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 
 from note2anki import state
+from note2anki.cache import NoteCache
 from note2anki.config import Config
 from note2anki.discover import discover
 from note2anki.export import build_time, write_apkg
-from note2anki.extract import extract
-from note2anki.model import BuildResult, DeckNote, Diagnostic, RenderedCard
-from note2anki.parse import parse
-from note2anki.render import MediaIndex, render
+from note2anki.incremental import LastBuild, Summary, kind_counts, read_notes, read_sources
+from note2anki.model import BuildResult, CardKind, DeckNote, Diagnostic, RenderedCard
+from note2anki.render import MediaIndex
 
 
 class FrozenStateError(Exception):
@@ -33,34 +34,51 @@ def run(
     split: str | None = None,
     only: Collection[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    jobs: int | None = None,
+    cache: bool = True,
 ) -> BuildResult:
     """Read the vault at `root`; with `out`, also give cards their identity from the vault's state file,
     write the deck to `out` (one per subject with `split="subject"`) and update the state file.
 
     Problems in notes come back as diagnostics; a bad note never stops the others. `only` limits reading to
     those vault-relative note paths (pre-commit's staged files); `progress(done, total)` is called per note.
+    Notes unchanged since the last build come from `.note2anki/cache` (written by builds only; `cache=False`
+    ignores it); the others are read by `jobs` processes (default: one per CPU, for big vaults).
     """
     vault = discover(root, config)
     if only is not None:
         vault = dataclasses.replace(vault, notes=tuple(n for n in vault.notes if n.rel in only))
-    media_index = MediaIndex(vault)
+    store = NoteCache(vault, config, writable=out is not None) if cache else None
+    sources = read_sources(vault, store)
+    state_path = vault.root / state.STATE_FILE
+    last = None
+    if out is not None and store is not None:
+        options = {"out": str(out.resolve()), "split": split}
+        last = LastBuild(vault, store.fingerprint, options)
+        summary = last.unchanged(sources, state_path, MediaIndex(vault))
+        if summary is not None:  # the deck and state file on disk are what this build would write
+            return BuildResult(
+                notes_read=len(vault.notes),
+                cards=(),
+                diagnostics=summary.diagnostics,
+                media=summary.media,
+                decks=summary.decks,
+                report=state.Report(),
+                outputs=summary.outputs,
+                up_to_date=True,
+                counts=kind_counts(summary.counts),
+            )
+    results = read_notes(vault, config, sources, store, progress=progress, jobs=jobs)
+    if store is not None:
+        store.prune()
     cards: list[RenderedCard] = []
     diagnostics: list[Diagnostic] = []
     unreadable: list[str] = []
-    for done, source in enumerate(vault.notes, 1):
-        if progress is not None:
-            progress(done, len(vault.notes))
-        note, problems = parse(source, config)
-        diagnostics.extend(problems)
-        if note is None:
+    for source, note in zip(vault.notes, results, strict=True):
+        cards.extend(note.cards)
+        diagnostics.extend(note.diagnostics)
+        if not note.readable:
             unreadable.append(source.rel)
-            continue
-        found, problems = extract(note, config)
-        diagnostics.extend(problems)
-        for card in found:
-            rendered, problems = render(card, vault, config, media_index)
-            diagnostics.extend(problems)
-            cards.append(rendered)
     result = BuildResult(
         notes_read=len(vault.notes),
         cards=tuple(cards),
@@ -71,20 +89,26 @@ def run(
     if out is None:
         return result
 
-    state_path = vault.root / state.STATE_FILE
+    old_text = state_path.read_text(encoding="utf-8") if state_path.is_file() else ""
     old = state.read_state(state_path)
     notes, entries, report = state.assign(cards, old, int(build_time()), keep_paths=unreadable)
     text = state.format_state(entries)
-    if frozen and text != state.format_state(old):
+    if frozen and text != (old_text or state.format_state(old)):
         raise FrozenStateError(
             f"{state_path} would change ({len(report.added)} added, {len(report.changed)} changed, "
             f"{len(report.removed)} removed); run `note2anki build` locally and commit {state.STATE_FILE}"
         )
     outputs = []
+    if last is not None:
+        last.forget()  # until this build has finished
     for path, group in _decks(notes, out, split, vault.name):
         write_apkg(group, path)
         outputs.append(path)
     changed = state.write_state(state_path, text)
+    if last is not None:
+        counts = {kind.value: result.count(kind) for kind in CardKind}
+        summary = Summary(counts, result.decks, result.media, result.diagnostics, tuple(outputs))
+        last.record(sources, results, state_path, summary)
     return dataclasses.replace(result, report=report, state_changed=changed, outputs=tuple(outputs))
 
 

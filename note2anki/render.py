@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
+import json
 import posixpath
 import re
 import string
@@ -138,12 +140,13 @@ def vault_name(vault: Vault, config: Config) -> str:
 
 
 class _Renderer:
-    def __init__(self, card: Card, media: MediaIndex, vault: str) -> None:
+    def __init__(self, card: Card, media: MediaIndex, vault: str, lookups: list[tuple[str, str]]) -> None:
         self.card = card
         self.index = media
         self.vault = vault
         self.media: dict[str, MediaFile] = {}
         self.diagnostics: list[Diagnostic] = []
+        self.lookups = lookups
 
     def warn(self, code: str, message: str) -> None:
         rel = self.card.note.source.rel
@@ -153,6 +156,7 @@ class _Renderer:
         """The deck media name for a local file reference, or None (warned) when it cannot be packaged."""
         rel = self.index.find(target, self.card.note.source.rel)
         found = self.index.media(rel) if rel is not None else None
+        self.lookups.append((target, rel if found is not None and rel is not None else ""))
         if found is None:
             self.warn(
                 "N2A301",
@@ -260,10 +264,33 @@ def tags(meta: NoteMeta, config: Config) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t for t in out if t))
 
 
+EXCERPT = 120  # characters of the answer kept in the state file, to recognise a reworded card
+_VAULT_PARAM = re.compile(r"(obsidian://open\?vault=)[^&\"]*")
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()[:20]
+
+
+def digests(card: RenderedCard) -> RenderedCard:
+    """The card with its identity material filled in (see RenderedCard). The vault name in `obsidian://`
+    links does not count as content: it is the checkout's folder name by default, and a clone under another
+    name (a CI runner) must not change the state file."""
+    fields = [_VAULT_PARAM.sub(r"\1", f) for f in card.fields]
+    return dataclasses.replace(
+        card,
+        content_hash=_digest(card.kind.value, fields, card.tags, card.deck),
+        answer_hash=_digest(card.answer),
+        excerpt=html_to_text(card.answer)[:EXCERPT],
+    )
+
+
 def render(
-    card: Card, vault: Vault, config: Config, media: MediaIndex
+    card: Card, vault: Vault, config: Config, media: MediaIndex, lookups: list[tuple[str, str]] | None = None
 ) -> tuple[RenderedCard, list[Diagnostic]]:
-    r = _Renderer(card, media, vault_name(vault, config))
+    """The card's fields, deck, tags and media. Every image lookup is appended to `lookups` as (link as
+    written, vault path found or "") so a cached card can be checked against the vault later."""
+    r = _Renderer(card, media, vault_name(vault, config), [] if lookups is None else lookups)
     meta = card.note.meta
     rendered = RenderedCard(
         kind=card.kind,
@@ -276,4 +303,4 @@ def render(
         subject=meta.subject,
         media=tuple(sorted(r.media.values(), key=lambda m: m.name)),
     )
-    return rendered, r.diagnostics
+    return digests(rendered), r.diagnostics

@@ -14,12 +14,10 @@ The file is JSON Lines (one card a line, sorted), meant to be committed next to 
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import genanki
@@ -27,7 +25,6 @@ import genanki
 from note2anki.atomic import atomic_write
 from note2anki.markdown import heading_key
 from note2anki.model import CardKind, DeckNote, RenderedCard
-from note2anki.render import html_to_text
 
 STATE_FILE = "note2anki.lock"
 _HEADER = (
@@ -37,7 +34,6 @@ _HEADER = (
 #: a reworded card must be at least this similar (mean of question and answer similarity) to the vanished
 #: card to keep its identity; an unchanged answer is always enough
 REWORD_SIMILARITY = 0.6
-EXCERPT = 120  # characters of the answer kept in the state file, to recognise a reworded card
 #: share of a vanished note's cards found in a new note for the new note to count as the old one moved
 MOVE_OVERLAP = 0.5
 
@@ -101,21 +97,6 @@ def _key(card: RenderedCard) -> str:
     return "" if card.kind is CardKind.SUMMARY else heading_key(card.prompt) or card.prompt
 
 
-def _digest(*parts: object) -> str:
-    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()[:20]
-
-
-_VAULT_PARAM = re.compile(r"(obsidian://open\?vault=)[^&\"]*")
-
-
-def content_hash(card: RenderedCard) -> str:
-    """What decides that a card changed. The vault name in `obsidian://` links is left out: it is the
-    checkout's folder name by default, and a clone under another name (a CI runner) must not change the
-    state file."""
-    fields = [_VAULT_PARAM.sub(r"\1", f) for f in card.fields]
-    return _digest(card.kind.value, fields, card.tags, card.deck)
-
-
 # --- the file ------------------------------------------------------------------------------------
 
 
@@ -143,7 +124,7 @@ def read_state(path: Path) -> list[Entry]:
 
 
 def format_state(entries: Iterable[Entry]) -> str:
-    lines = [json.dumps(asdict(e), ensure_ascii=False) for e in sorted(entries)]
+    lines = [json.dumps(vars(e), ensure_ascii=False) for e in sorted(entries)]
     return _HEADER + "".join(line + "\n" for line in lines)
 
 
@@ -203,10 +184,6 @@ def _ratio(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
-def _excerpt(card: RenderedCard) -> str:
-    return html_to_text(card.answer)[:EXCERPT]
-
-
 def _similarity(card: RenderedCard, answer: str, excerpt: str, entry: Entry) -> float:
     if entry.kind != card.kind.value:
         return 0.0
@@ -230,8 +207,8 @@ def assign(
     unmatched: defaultdict[tuple[str, str, str], list[Entry]] = defaultdict(list)
     for e in sorted(old, key=lambda e: (e.nid, e.guid)):
         unmatched[(e.path, e.kind, e.key)].append(e)
-    answers = [_digest(c.answer) for c in cards]
-    excerpts = [_excerpt(c) for c in cards]
+    answers = [c.answer_hash for c in cards]
+    excerpts = [c.excerpt for c in cards]
     matched: list[Entry | None] = [None] * len(cards)
 
     # 1. same note (or its old path), same question
@@ -266,7 +243,7 @@ def assign(
     next_nid = now * 1000
     ordinals: defaultdict[tuple[str, str, str], int] = defaultdict(int)
     for i, card in enumerate(cards):
-        h = content_hash(card)
+        h = card.content_hash
         prev = matched[i]
         if prev is None:
             slot = (card.kind.value, card.source, _key(card))

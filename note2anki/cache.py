@@ -1,0 +1,183 @@
+"""Incremental builds: what each note gave last time, under `.note2anki/cache/` in the vault.
+
+An entry is found by a key made of the note's bytes, its path, the settings, the vault's place and name,
+and note2anki itself (its source files and the versions of the libraries that shape a card), so a changed
+note, setting or tool never finds an old entry. An entry also lists the images its cards resolved, with their
+size and modification time; a moved, changed, added or deleted image makes the entry stale. Entries are JSON
+(never pickle: the folder sits in a shared vault) and are checked when read; anything unreadable, of another
+format or stale is ignored and rebuilt, never trusted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import note2anki
+from note2anki.atomic import atomic_write
+from note2anki.config import Config
+from note2anki.model import CardKind, Diagnostic, MediaFile, RenderedCard, Severity, Vault
+
+CACHE_DIR = ".note2anki/cache"
+FORMAT = 1
+_LIBRARIES = ("mistune", "nh3", "pygments", "pyyaml", "python-frontmatter", "genanki")
+
+
+@dataclass(frozen=True)
+class MediaDep:
+    """An image a card looked up: the link as written, the vault file it found ("" when none) and that
+    file's size and modification time."""
+
+    target: str
+    rel: str
+    stamp: str
+
+
+@dataclass(frozen=True)
+class NoteResult:
+    """Everything one note contributes to a build."""
+
+    cards: tuple[RenderedCard, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    readable: bool  # False: the note could not be read or parsed (its cards keep their identity)
+    media: tuple[MediaDep, ...] = ()
+
+
+def stamp(path: Path) -> str:
+    try:
+        st = path.stat()
+    except OSError:
+        return ""
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+@functools.lru_cache(maxsize=1)
+def _tool_fingerprint() -> str:
+    h = hashlib.sha256(f"{FORMAT}:{note2anki.__version__}".encode())
+    package = Path(note2anki.__file__).parent
+    for path in [*sorted(package.glob("*.py")), package / "card.css"]:
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    for name in _LIBRARIES:
+        try:
+            h.update(f"{name}={metadata.version(name)}".encode())
+        except metadata.PackageNotFoundError:
+            h.update(name.encode())
+    return h.hexdigest()
+
+
+def fingerprint(config: Config, vault: Vault) -> str:
+    parts = (_tool_fingerprint(), repr(config), str(vault.root), vault.name)
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+class NoteCache:
+    """Read (and, when `writable`, write) cache entries of one vault under one fingerprint."""
+
+    def __init__(self, vault: Vault, config: Config, writable: bool) -> None:
+        self.folder = vault.root / CACHE_DIR / "notes"
+        self.fingerprint = fingerprint(config, vault)
+        self.writable = writable
+        self.used: set[str] = set()
+
+    def key(self, rel: str, data: bytes) -> str:
+        h = hashlib.sha256(self.fingerprint.encode())
+        h.update(rel.encode() + b"\0")
+        h.update(data)
+        return h.hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}.json"
+
+    def get(self, key: str, root: Path) -> NoteResult | None:
+        self.used.add(key)
+        try:
+            data = json.loads(self._path(key).read_bytes())
+            if data.get("format") != FORMAT or data.get("key") != key:
+                return None
+            return _result(data, root)
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return None  # missing or damaged: rebuilt by the caller
+
+    def put(self, key: str, result: NoteResult, root: Path) -> None:
+        self.used.add(key)
+        if not self.writable:
+            return
+        data = {"format": FORMAT, "key": key, **_data(result, root)}
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(path) as f:
+                f.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
+        except OSError:
+            pass  # a cache that cannot be written only makes the next build slower
+
+    def prune(self) -> None:
+        """Remove entries this build did not use (older versions of notes, deleted notes)."""
+        if not self.writable or not self.folder.is_dir():
+            return
+        for sub in os.scandir(self.folder):
+            if not sub.is_dir():
+                continue
+            for entry in os.scandir(sub.path):
+                if entry.name.removesuffix(".json") not in self.used:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+
+
+def _data(result: NoteResult, root: Path) -> dict[str, Any]:
+    return {
+        "readable": result.readable,
+        "cards": [_card_data(c, root) for c in result.cards],
+        "diagnostics": [[d.path, d.line, d.code, d.severity.value, d.message] for d in result.diagnostics],
+        "media": [[m.target, m.rel, m.stamp] for m in result.media],
+    }
+
+
+def _card_data(card: RenderedCard, root: Path) -> dict[str, Any]:
+    return {
+        "kind": card.kind.value,
+        "source": card.source,
+        "line": card.line,
+        "prompt": card.prompt,
+        "fields": list(card.fields),
+        "deck": card.deck,
+        "tags": list(card.tags),
+        "subject": card.subject,
+        "media": [[m.path.relative_to(root).as_posix(), m.name] for m in card.media],
+        "hashes": [card.content_hash, card.answer_hash, card.excerpt],
+    }
+
+
+def _result(data: dict[str, Any], root: Path) -> NoteResult:
+    cards = []
+    for c in data["cards"]:
+        content, answer, excerpt = c["hashes"]
+        cards.append(
+            RenderedCard(
+                kind=CardKind(c["kind"]),
+                source=str(c["source"]),
+                line=c["line"],
+                prompt=str(c["prompt"]),
+                fields=tuple(str(f) for f in c["fields"]),
+                deck=str(c["deck"]),
+                tags=tuple(str(t) for t in c["tags"]),
+                subject=c["subject"],
+                media=tuple(MediaFile(path=root / rel, name=str(name)) for rel, name in c["media"]),
+                content_hash=str(content),
+                answer_hash=str(answer),
+                excerpt=str(excerpt),
+            )
+        )
+    diagnostics = tuple(
+        Diagnostic(str(p), line, str(code), Severity(sev), str(msg))
+        for p, line, code, sev, msg in data["diagnostics"]
+    )
+    media = tuple(MediaDep(str(t), str(r), str(s)) for t, r, s in data["media"])
+    return NoteResult(tuple(cards), diagnostics, bool(data["readable"]), media)
