@@ -19,8 +19,9 @@ from typing import Any
 from note2anki.atomic import atomic_write
 from note2anki.cache import CACHE_DIR, FORMAT, MediaDep, NoteCache, NoteResult, stamp
 from note2anki.config import Config
+from note2anki.export import multi_cards
 from note2anki.extract import extract
-from note2anki.model import CardKind, Diagnostic, MediaFile, Severity, SourceFile, Vault
+from note2anki.model import DeckNote, Diagnostic, Severity, SourceFile, Vault
 from note2anki.parse import parse
 from note2anki.render import MediaIndex, render
 
@@ -170,14 +171,79 @@ def _collect(
 
 
 @dataclass(frozen=True)
-class Summary:
-    """What a build reported, kept so that a build with nothing to do can report it again."""
+class NoteRecord:
+    """What one note gave the last build, kept so that the next build can skip the note."""
 
-    counts: dict[str, int]
-    decks: tuple[str, ...]
-    media: tuple[MediaFile, ...]
+    key: str
+    media_deps: tuple[MediaDep, ...]
+    counts: dict[str, int]  # cards by kind
+    pairs: tuple[tuple[str, str], ...]  # (deck, kind) of its cards
+    media: tuple[tuple[str, str], ...]  # (vault path, deck name) of the files its cards show
     diagnostics: tuple[Diagnostic, ...]
-    outputs: tuple[Path, ...]
+    multi: tuple[tuple[str, int, int, int], ...]  # (deck, position, note id, cards) of multi-card notes
+
+    def to_json(self) -> list[Any]:
+        return [
+            self.key,
+            [[m.target, m.rel, m.stamp] for m in self.media_deps],
+            self.counts,
+            [list(p) for p in self.pairs],
+            [list(m) for m in self.media],
+            [[d.path, d.line, d.code, d.severity.value, d.message] for d in self.diagnostics],
+            [list(m) for m in self.multi],
+        ]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> NoteRecord:
+        key, deps, counts, pairs, media, diagnostics, multi = data
+        return cls(
+            key=str(key),
+            media_deps=tuple(MediaDep(str(t), str(r), str(s)) for t, r, s in deps),
+            counts={str(k): int(v) for k, v in counts.items()},
+            pairs=tuple((str(d), str(k)) for d, k in pairs),
+            media=tuple((str(r), str(n)) for r, n in media),
+            diagnostics=tuple(
+                Diagnostic(str(p), n, str(c), Severity(s), str(m)) for p, n, c, s, m in diagnostics
+            ),
+            multi=tuple((str(d), int(p), int(n), int(c)) for d, p, n, c in multi),
+        )
+
+
+def note_records(
+    vault: Vault, sources: Sources, results: list[NoteResult], notes: Iterable[DeckNote], only: Iterable[int]
+) -> dict[str, NoteRecord]:
+    """Records of the notes at indexes `only` (vault order), from their results and deck notes."""
+    multi: dict[str, list[tuple[str, int, int, int]]] = {}
+    for m in multi_cards(list(notes)):
+        multi.setdefault(m.source, []).append((m.deck, m.position, m.nid, m.count))
+    out = {}
+    for i in only:
+        source, result = vault.notes[i], results[i]
+        counts: dict[str, int] = {}
+        for card in result.cards:
+            counts[card.kind.value] = counts.get(card.kind.value, 0) + 1
+        out[source.rel] = NoteRecord(
+            key=sources.keys[i],
+            media_deps=result.media,
+            counts=counts,
+            pairs=tuple(sorted({(c.deck, c.kind.value) for c in result.cards})),
+            media=tuple(
+                sorted(
+                    {
+                        (m.path.relative_to(vault.root).as_posix(), m.name)
+                        for c in result.cards
+                        for m in c.media
+                    }
+                )
+            ),
+            diagnostics=result.diagnostics,
+            multi=tuple(multi.get(source.rel, ())),
+        )
+    return out
+
+
+def _rel(path: Path, vault: Vault) -> str:
+    return path.relative_to(vault.root).as_posix()
 
 
 def _sha(path: Path) -> str:
@@ -187,65 +253,57 @@ def _sha(path: Path) -> str:
         return ""
 
 
+@dataclass
+class Manifest:
+    notes: dict[str, NoteRecord]
+    state: str  # sha256 of the state file it left
+    outputs: list[tuple[str, str]]  # deck files and their sha256
+    collection: str  # sha256 of the collection kept for the next build ("" when none)
+
+
 class LastBuild:
-    """`.note2anki/cache/build.json`: the inputs (note keys, images, state file) and outputs (deck files and
-    their hashes) of the last build. When all are unchanged, the deck on disk is already what this build
-    would write, byte for byte, and the build has nothing to do."""
+    """`.note2anki/cache/build.json`: what the last build read (every note's cache key and images) and
+    wrote (state file, decks, the collection kept in the cache), with what each note gave. A build whose
+    notes all match has nothing to do; a build where few notes changed redoes only those (pipeline.py)."""
 
     def __init__(self, vault: Vault, fingerprint: str, options: dict[str, Any]) -> None:
         self.path = vault.root / CACHE_DIR / "build.json"
+        self.collection = vault.root / CACHE_DIR / "collection.anki2"
         self.vault = vault
         self.header = {"format": FORMAT, "fingerprint": fingerprint, "options": options}
 
-    def unchanged(self, sources: Sources, state_file: Path, index: MediaIndex) -> Summary | None:
+    def load(self, state_file: Path) -> Manifest | None:
+        """The last build's manifest, when its state file and decks are still exactly as it left them."""
         try:
             data = json.loads(self.path.read_bytes())
             if {k: data.get(k) for k in self.header} != self.header:
                 return None
-            if data["notes"] != [[s.rel, k] for s, k in zip(self.vault.notes, sources.keys, strict=True)]:
-                return None
-            if data["state"] != _sha(state_file):
-                return None
-            if any(not Path(p).is_file() or _sha(Path(p)) != h for p, h in data["outputs"]):
-                return None
-            for note_rel, target, rel, mark in data["media"]:
-                if not fresh([MediaDep(target, rel, mark)], note_rel, self.vault, index):
-                    return None
-            s = data["summary"]
-            return Summary(
-                counts={str(k): int(v) for k, v in s["counts"].items()},
-                decks=tuple(s["decks"]),
-                media=tuple(MediaFile(self.vault.root / rel, name) for rel, name in s["media"]),
-                diagnostics=tuple(
-                    Diagnostic(p, line, code, Severity(sev), msg)
-                    for p, line, code, sev, msg in s["diagnostics"]
-                ),
-                outputs=tuple(Path(p) for p, _ in data["outputs"]),
+            manifest = Manifest(
+                notes={str(rel): NoteRecord.from_json(r) for rel, r in data["notes"].items()},
+                state=str(data["state"]),
+                outputs=[(str(p), str(h)) for p, h in data["outputs"]],
+                collection=str(data["collection"]),
             )
-        except (OSError, ValueError, TypeError, KeyError):
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return None
+        if manifest.state != _sha(state_file):
+            return None
+        if any(not Path(p).is_file() or _sha(Path(p)) != h for p, h in manifest.outputs):
+            return None
+        return manifest
 
-    def record(self, sources: Sources, results: list[NoteResult], state_file: Path, summary: Summary) -> None:
-        if any(not k for k in sources.keys):
-            return  # an unreadable note: never skip the next build
+    def collection_ok(self, manifest: Manifest) -> bool:
+        return bool(manifest.collection) and _sha(self.collection) == manifest.collection
+
+    def save(
+        self, notes: dict[str, NoteRecord], state_file: Path, outputs: Iterable[Path], kept: bool
+    ) -> None:
         data = {
             **self.header,
-            "notes": [[s.rel, k] for s, k in zip(self.vault.notes, sources.keys, strict=True)],
-            "media": [
-                [s.rel, m.target, m.rel, m.stamp]
-                for s, r in zip(self.vault.notes, results, strict=True)
-                for m in r.media
-            ],
+            "notes": {rel: r.to_json() for rel, r in notes.items()},
             "state": _sha(state_file),
-            "outputs": [[str(p), _sha(p)] for p in summary.outputs],
-            "summary": {
-                "counts": summary.counts,
-                "decks": list(summary.decks),
-                "media": [[m.path.relative_to(self.vault.root).as_posix(), m.name] for m in summary.media],
-                "diagnostics": [
-                    [d.path, d.line, d.code, d.severity.value, d.message] for d in summary.diagnostics
-                ],
-            },
+            "outputs": [[str(p), _sha(p)] for p in outputs],
+            "collection": _sha(self.collection) if kept else "",
         }
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -259,5 +317,19 @@ class LastBuild:
             self.path.unlink()
 
 
-def kind_counts(counts: dict[str, int]) -> dict[CardKind, int]:
-    return {CardKind(k): v for k, v in counts.items()}
+def changes(
+    manifest: Manifest, vault: Vault, sources: Sources, index: MediaIndex
+) -> tuple[list[int], list[str]]:
+    """Indexes (vault order) of the notes that differ from the last build, and the paths of notes gone."""
+    changed = []
+    for i, source in enumerate(vault.notes):
+        record = manifest.notes.get(source.rel)
+        if (
+            record is None
+            or not sources.keys[i]
+            or record.key != sources.keys[i]
+            or not fresh(record.media_deps, source.rel, vault, index)
+        ):
+            changed.append(i)
+    present = {s.rel for s in vault.notes}
+    return changed, sorted(rel for rel in manifest.notes if rel not in present)

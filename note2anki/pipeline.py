@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
 from note2anki import state
-from note2anki.cache import NoteCache
+from note2anki.cache import NoteCache, NoteResult
 from note2anki.config import Config
 from note2anki.discover import discover
-from note2anki.export import build_time, write_apkg
-from note2anki.incremental import LastBuild, Summary, kind_counts, read_notes, read_sources
-from note2anki.model import BuildResult, CardKind, DeckNote, Diagnostic, RenderedCard
+from note2anki.export import MultiCard, build_time, card_ids, update_apkg, write_apkg
+from note2anki.incremental import (
+    LastBuild,
+    Manifest,
+    NoteRecord,
+    Sources,
+    changes,
+    note_records,
+    read_notes,
+    read_sources,
+)
+from note2anki.model import BuildResult, CardKind, DeckNote, Diagnostic, MediaFile, RenderedCard, Vault
 from note2anki.render import MediaIndex
 
 
@@ -43,73 +52,159 @@ def run(
     Problems in notes come back as diagnostics; a bad note never stops the others. `only` limits reading to
     those vault-relative note paths (pre-commit's staged files); `progress(done, total)` is called per note.
     Notes unchanged since the last build come from `.note2anki/cache` (written by builds only; `cache=False`
-    ignores it); the others are read by `jobs` processes (default: one per CPU, for big vaults).
+    ignores it); the others are read by `jobs` processes (default: one per CPU, for big vaults). When few
+    notes changed since the last build, only their cards are redone; the result is the same either way.
     """
     vault = discover(root, config)
     if only is not None:
         vault = dataclasses.replace(vault, notes=tuple(n for n in vault.notes if n.rel in only))
     store = NoteCache(vault, config, writable=out is not None) if cache else None
     sources = read_sources(vault, store)
+    if out is None:
+        return _result(vault, read_notes(vault, config, sources, store, progress=progress, jobs=jobs))
+
     state_path = vault.root / state.STATE_FILE
-    last = None
-    if out is not None and store is not None:
-        options = {"out": str(out.resolve()), "split": split}
-        last = LastBuild(vault, store.fingerprint, options)
-        summary = last.unchanged(sources, state_path, MediaIndex(vault))
-        if summary is not None:  # the deck and state file on disk are what this build would write
-            return BuildResult(
-                notes_read=len(vault.notes),
-                cards=(),
-                diagnostics=summary.diagnostics,
-                media=summary.media,
-                decks=summary.decks,
-                report=state.Report(),
-                outputs=summary.outputs,
-                up_to_date=True,
-                counts=kind_counts(summary.counts),
+    last = LastBuild(vault, store.fingerprint, {"out": str(out.resolve()), "split": split}) if store else None
+    manifest = last.load(state_path) if last is not None else None
+    if last is not None and manifest is not None:
+        index = MediaIndex(vault)
+        changed, removed = changes(manifest, vault, sources, index)
+        if not changed and not removed:  # the deck and state file on disk are what this build would write
+            return _from_records(vault, manifest.notes, (), (Path(p) for p, _ in manifest.outputs))
+        if split is None and len(changed) + len(removed) <= INCREMENTAL_MAX and last.collection_ok(manifest):
+            return _incremental(
+                vault, config, out, frozen, sources, store, last, manifest, changed, removed, progress, jobs
             )
     results = read_notes(vault, config, sources, store, progress=progress, jobs=jobs)
     if store is not None:
         store.prune()
-    cards: list[RenderedCard] = []
-    diagnostics: list[Diagnostic] = []
-    unreadable: list[str] = []
-    for source, note in zip(vault.notes, results, strict=True):
-        cards.extend(note.cards)
-        diagnostics.extend(note.diagnostics)
-        if not note.readable:
-            unreadable.append(source.rel)
-    result = BuildResult(
+    result = _result(vault, results)
+    unreadable = [s.rel for s, r in zip(vault.notes, results, strict=True) if not r.readable]
+    old_text = state_path.read_text(encoding="utf-8") if state_path.is_file() else ""
+    old = state.read_state(state_path)
+    notes, entries, report = state.assign(result.cards, old, int(build_time()), keep_paths=unreadable)
+    text = state.format_state(entries)
+    if frozen and text != (old_text or state.format_state(old)):
+        raise FrozenStateError(_frozen_message(state_path, report))
+    if last is not None:
+        last.forget()  # until this build has finished
+    kept = last is not None and split is None
+    outputs = []
+    for path, group in _decks(notes, out, split, vault.name):
+        write_apkg(group, path, keep=last.collection if kept and last is not None else None)
+        outputs.append(path)
+    changed_state = state.write_state(state_path, text)
+    if last is not None:
+        records = note_records(vault, sources, results, notes, range(len(vault.notes)))
+        last.save(records, state_path, outputs, kept=kept)
+    return dataclasses.replace(result, report=report, state_changed=changed_state, outputs=tuple(outputs))
+
+
+#: an incremental build redoes at most this many changed or removed notes; more, and the whole deck is
+#: written again (as fast, and simpler)
+INCREMENTAL_MAX = 500
+
+
+def _incremental(
+    vault: Vault,
+    config: Config,
+    out: Path,
+    frozen: bool,
+    sources: Sources,
+    store: NoteCache | None,
+    last: LastBuild,
+    manifest: Manifest,
+    changed: list[int],
+    removed: list[str],
+    progress: Callable[[int, int], None] | None,
+    jobs: int | None,
+) -> BuildResult:
+    """Only the changed notes: their cards, their lines of the state file, their rows of the collection."""
+    state_path = vault.root / state.STATE_FILE
+    part = dataclasses.replace(vault, notes=tuple(vault.notes[i] for i in changed))
+    part_sources = Sources([sources.data[i] for i in changed], [sources.keys[i] for i in changed])
+    results = read_notes(part, config, part_sources, store, progress=progress, jobs=jobs)
+    cards = [c for r in results for c in r.cards]
+    paths = {s.rel for s in part.notes} | set(removed)
+    old_text = state_path.read_text(encoding="utf-8") if state_path.is_file() else ""
+    partial = state.read_partial(old_text, paths)
+    unreadable = [s.rel for s, r in zip(part.notes, results, strict=True) if not r.readable]
+    notes, entries, report = state.assign(
+        cards,
+        partial.entries,
+        int(build_time()),
+        keep_paths=unreadable,
+        taken_guids=partial.guids,
+        taken_nids=partial.nids,
+    )
+    text = state.splice_state(old_text, paths, entries)
+    if frozen and text != old_text:
+        raise FrozenStateError(_frozen_message(state_path, report))
+    records = {rel: r for rel, r in manifest.notes.items() if rel not in paths}
+    records.update(note_records(part, part_sources, results, notes, range(len(part.notes))))
+    gone = {e.nid for e in partial.entries}
+    nids = (partial.nids - gone) | {n.nid for n in notes}
+    multi = [
+        MultiCard(d, rel, pos, nid, count) for rel, r in records.items() for d, pos, nid, count in r.multi
+    ]
+    last.forget()  # until this build has finished
+    update_apkg(
+        last.collection,
+        out,
+        remove=sorted(gone),
+        add=notes,
+        pairs={(deck, CardKind(kind)) for r in records.values() for deck, kind in r.pairs},
+        ids=card_ids(nids, multi),
+        media=[MediaFile(vault.root / rel, name) for r in records.values() for rel, name in r.media],
+        keep=last.collection,
+    )
+    changed_state = state.write_state(state_path, text)
+    last.save({s.rel: records[s.rel] for s in vault.notes}, state_path, [out], kept=True)
+    if store is not None:
+        store.used.update(r.key for r in records.values())
+        store.prune()
+    result = _from_records(vault, records, tuple(cards), [out])
+    return dataclasses.replace(result, report=report, state_changed=changed_state, up_to_date=False)
+
+
+def _result(vault: Vault, results: list[NoteResult]) -> BuildResult:
+    cards = [c for r in results for c in r.cards]
+    return BuildResult(
         notes_read=len(vault.notes),
         cards=tuple(cards),
-        diagnostics=tuple(sorted(set(diagnostics), key=_order)),
+        diagnostics=tuple(sorted({d for r in results for d in r.diagnostics}, key=_order)),
         media=tuple(sorted({m.name: m for c in cards for m in c.media}.values(), key=lambda m: m.name)),
         decks=tuple(sorted({c.deck for c in cards})),
     )
-    if out is None:
-        return result
 
-    old_text = state_path.read_text(encoding="utf-8") if state_path.is_file() else ""
-    old = state.read_state(state_path)
-    notes, entries, report = state.assign(cards, old, int(build_time()), keep_paths=unreadable)
-    text = state.format_state(entries)
-    if frozen and text != (old_text or state.format_state(old)):
-        raise FrozenStateError(
-            f"{state_path} would change ({len(report.added)} added, {len(report.changed)} changed, "
-            f"{len(report.removed)} removed); run `note2anki build` locally and commit {state.STATE_FILE}"
-        )
-    outputs = []
-    if last is not None:
-        last.forget()  # until this build has finished
-    for path, group in _decks(notes, out, split, vault.name):
-        write_apkg(group, path)
-        outputs.append(path)
-    changed = state.write_state(state_path, text)
-    if last is not None:
-        counts = {kind.value: result.count(kind) for kind in CardKind}
-        summary = Summary(counts, result.decks, result.media, result.diagnostics, tuple(outputs))
-        last.record(sources, results, state_path, summary)
-    return dataclasses.replace(result, report=report, state_changed=changed, outputs=tuple(outputs))
+
+def _from_records(
+    vault: Vault, records: dict[str, NoteRecord], cards: tuple[RenderedCard, ...], outputs: Iterable[Path]
+) -> BuildResult:
+    """A build result told by the notes' records: `cards` holds only the cards that were redone."""
+    counts: dict[CardKind, int] = dict.fromkeys(CardKind, 0)
+    for r in records.values():
+        for kind, n in r.counts.items():
+            counts[CardKind(kind)] += n
+    media = {name: MediaFile(vault.root / rel, name) for r in records.values() for rel, name in r.media}
+    return BuildResult(
+        notes_read=len(vault.notes),
+        cards=cards,
+        diagnostics=tuple(sorted({d for r in records.values() for d in r.diagnostics}, key=_order)),
+        media=tuple(media[name] for name in sorted(media)),
+        decks=tuple(sorted({deck for r in records.values() for deck, _ in r.pairs})),
+        report=state.Report(),
+        outputs=tuple(outputs),
+        up_to_date=True,
+        counts=counts,
+    )
+
+
+def _frozen_message(state_path: Path, report: state.Report) -> str:
+    return (
+        f"{state_path} would change ({len(report.added)} added, {len(report.changed)} changed, "
+        f"{len(report.removed)} removed); run `note2anki build` locally and commit {state.STATE_FILE}"
+    )
 
 
 def _decks(

@@ -14,9 +14,11 @@ The file is JSON Lines (one card a line, sorted), meant to be committed next to 
 from __future__ import annotations
 
 import difflib
+import heapq
 import json
+import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,6 +130,57 @@ def format_state(entries: Iterable[Entry]) -> str:
     return _HEADER + "".join(line + "\n" for line in lines)
 
 
+_PATH_AT = len('{"path": ')
+_DECODER = json.JSONDecoder()
+_IDS = re.compile(r'"guid": "([^"\\]*)", "nid": (\d+)')
+
+
+def entry_path(line: str) -> str | None:
+    """The note path of one line of the state file, read without parsing the rest of the line."""
+    if not line.startswith('{"path": '):
+        return None
+    try:
+        path, _ = _DECODER.raw_decode(line, _PATH_AT)
+    except ValueError:
+        return None
+    return path if isinstance(path, str) else None
+
+
+@dataclass(frozen=True)
+class Partial:
+    """A state file read for an incremental build: the entries of some notes, and what all notes use."""
+
+    entries: list[Entry]  # of the notes asked for
+    guids: set[str]  # of the other notes' cards
+    nids: set[int]  # of every card
+
+
+def read_partial(text: str, paths: Collection[str]) -> Partial:
+    """Entries of `paths` only; for the rest, only their GUIDs and note ids."""
+    entries, guids = [], set()
+    for line in text.splitlines():
+        path = entry_path(line)
+        if path is None:
+            continue
+        if path in paths:
+            entries.append(Entry(**json.loads(line)))
+        else:
+            m = _IDS.search(line)
+            if m:
+                guids.add(m.group(1))
+    nids = {int(n) for _, n in _IDS.findall(text)}
+    return Partial(entries, guids, nids)
+
+
+def splice_state(text: str, paths: Collection[str], entries: Iterable[Entry]) -> str:
+    """The state file `text` (as note2anki wrote it) with the entries of `paths` replaced by `entries`:
+    the same text `format_state` gives for the whole new state."""
+    kept = [(p, line) for line in text.splitlines() if (p := entry_path(line)) is not None and p not in paths]
+    new = [(e.path, json.dumps(vars(e), ensure_ascii=False)) for e in sorted(entries)]
+    merged = heapq.merge(kept, new, key=lambda pair: pair[0])
+    return _HEADER + "".join(line + "\n" for _, line in merged)
+
+
 def write_state(path: Path, text: str) -> bool:
     """Write atomically (temporary file + rename); returns False when the file already holds `text`."""
     try:
@@ -193,12 +246,20 @@ def _similarity(card: RenderedCard, answer: str, excerpt: str, entry: Entry) -> 
 
 
 def assign(
-    cards: Sequence[RenderedCard], old: Sequence[Entry], now: int, keep_paths: Iterable[str] = ()
+    cards: Sequence[RenderedCard],
+    old: Sequence[Entry],
+    now: int,
+    keep_paths: Iterable[str] = (),
+    *,
+    taken_guids: Iterable[str] = (),
+    taken_nids: Iterable[int] = (),
 ) -> tuple[list[DeckNote], list[Entry], Report]:
     """Give every card its identity and mod time; return the deck notes, the new state and what changed.
 
     `keep_paths` are notes that could not be read this time: their entries are carried over untouched
-    rather than reported as removed.
+    rather than reported as removed. An incremental build passes only the cards of changed notes and the
+    entries of changed and removed notes, plus the GUIDs of the unchanged notes' cards and every note id
+    of the state file (`taken_*`): the result for those notes is then the same as for the whole vault.
     """
     keep = set(keep_paths)
     carried = [e for e in old if e.path in keep]
@@ -234,8 +295,8 @@ def assign(
         if matched[i] is None and e.nid not in used:
             matched[i] = e
             used.add(e.nid)
-    taken_guids = {e.guid for e in matched if e is not None} | {e.guid for e in carried}
-    taken_nids = {e.nid for e in old} | {e.nid for e in carried}
+    guids_in_use = {e.guid for e in matched if e is not None} | {e.guid for e in carried} | set(taken_guids)
+    nids_in_use = {e.nid for e in old} | {e.nid for e in carried} | set(taken_nids)
 
     notes: list[DeckNote] = []
     entries: list[Entry] = list(carried)
@@ -248,15 +309,15 @@ def assign(
         if prev is None:
             slot = (card.kind.value, card.source, _key(card))
             guid = card_guid(card, ordinals[slot])
-            while guid in taken_guids:
+            while guid in guids_in_use:
                 ordinals[slot] += 1
                 guid = card_guid(card, ordinals[slot])
             ordinals[slot] += 1
-            taken_guids.add(guid)
-            while next_nid in taken_nids:
+            guids_in_use.add(guid)
+            while next_nid in nids_in_use:
                 next_nid += 1
             nid = next_nid
-            taken_nids.add(nid)
+            nids_in_use.add(nid)
             changed_at = now
         else:
             guid, nid = prev.guid, prev.nid
