@@ -189,7 +189,7 @@ def answer(rng: random.Random, kind: int) -> list[str]:
 
 
 def main_notes(rng: random.Random, target: int) -> list[str]:
-    """The big main-notes section: toggles, nested bullets, paragraphs, code and images, about `target` bytes."""
+    """The big main-notes section (toggles, nested bullets, code, images), about `target` bytes."""
     lines = ["- 전체 내용 접기"]
     size = 0
     n = 0

@@ -63,9 +63,7 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
-def build(
-    vault: Path, out: Path, label: str, jobs: int | None, env: dict[str, str], *extra: str
-) -> Run:
+def build(vault: Path, out: Path, label: str, jobs: int | None, env: dict[str, str], *extra: str) -> Run:
     report = out.with_suffix(".json")
     cmd = [
         sys.executable,
@@ -126,13 +124,16 @@ def bench(root: Path, notes: int, jobs: int | None) -> tuple[list[Run], list[str
     runs.append(build(vault, out, "warm, nothing changed", jobs, env))
     first = sorted(vault.rglob("*.md"))[0]
     original = first.read_bytes()
-    edited = original.replace("### 단서 질문".encode(), "### 단서 질문\n\n- 새 질문?\n    - 새 답.".encode(), 1)
+    edited = original.replace(
+        "### 단서 질문".encode(), "### 단서 질문\n\n- 새 질문?\n    - 새 답.".encode(), 1
+    )
     first.write_bytes(edited)
     env = {**env, "SOURCE_DATE_EPOCH": "1764000100"}
     runs.append(build(vault, out, "warm, one note edited", jobs, env))
     checks = []
     full = build(vault, root / "full.apkg", "(full rebuild, no cache)", jobs, env, "--no-cache")
-    checks.append(f"one edit, incremental = full rebuild: {'yes' if digest(out) == digest(root / 'full.apkg') else 'NO'}")
+    same = digest(out) == digest(root / "full.apkg")
+    checks.append(f"one edit, incremental = full rebuild: {'yes' if same else 'NO'}")
     first.write_bytes(original)
     env = {**env, "SOURCE_DATE_EPOCH": "1764000200"}
     runs.append(build(vault, out, "warm, edit undone", jobs, env))

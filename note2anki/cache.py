@@ -77,6 +77,13 @@ def fingerprint(config: Config, vault: Vault) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
+def note_key(fingerprint: str, rel: str, data: bytes) -> str:
+    h = hashlib.sha256(fingerprint.encode())
+    h.update(rel.encode() + b"\0")
+    h.update(data)
+    return h.hexdigest()
+
+
 class NoteCache:
     """Read (and, when `writable`, write) cache entries of one vault under one fingerprint."""
 
@@ -87,10 +94,7 @@ class NoteCache:
         self.used: set[str] = set()
 
     def key(self, rel: str, data: bytes) -> str:
-        h = hashlib.sha256(self.fingerprint.encode())
-        h.update(rel.encode() + b"\0")
-        h.update(data)
-        return h.hexdigest()
+        return note_key(self.fingerprint, rel, data)
 
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.json"

@@ -24,7 +24,7 @@ import tempfile
 import time
 import zipfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,21 +125,23 @@ def _write_col(cursor: sqlite3.Cursor, pairs: Iterable[tuple[str, CardKind]]) ->
 def _insert(cursor: sqlite3.Cursor, notes: Sequence[DeckNote], ids: dict[int, list[int]]) -> None:
     """Notes and cards with the row values genanki writes, one statement each (a genanki object per note
     costs more than the rest of a big build)."""
-    note_rows = []
-    card_rows = []
-    for n in notes:
-        card = n.card
-        did = deck_id(card.deck)
-        tags = " " + " ".join(card.tags) + " "
-        fields = "\x1f".join(card.fields)
-        # id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data
-        note_rows.append(
-            (n.nid, n.guid, MODELS[card.kind].model_id, n.mod, -1, tags, fields, card.fields[0], 0, 0, "")
-        )
-        for ord_, cid in zip(ords(card), ids.get(n.nid, [n.nid]), strict=True):
-            card_rows.append((cid, n.nid, did, ord_, n.mod, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ""))
-    cursor.executemany("INSERT INTO notes VALUES(?,?,?,?,?,?,?,?,?,?,?)", note_rows)
-    cursor.executemany("INSERT INTO cards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", card_rows)
+
+    def note_rows() -> Iterator[tuple[object, ...]]:  # rows are made as SQLite takes them: no list of all
+        for n in notes:
+            card = n.card
+            tags = " " + " ".join(card.tags) + " "
+            # id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data
+            yield (n.nid, n.guid, MODELS[card.kind].model_id, n.mod, -1, tags, "\x1f".join(card.fields),
+                   card.fields[0], 0, 0, "")  # fmt: skip
+
+    def card_rows() -> Iterator[tuple[object, ...]]:
+        for n in notes:
+            did = deck_id(n.card.deck)
+            for ord_, cid in zip(ords(n.card), ids.get(n.nid, [n.nid]), strict=True):
+                yield (cid, n.nid, did, ord_, n.mod, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "")
+
+    cursor.executemany("INSERT INTO notes VALUES(?,?,?,?,?,?,?,?,?,?,?)", note_rows())
+    cursor.executemany("INSERT INTO cards VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", card_rows())
 
 
 def _check_guids(notes: Sequence[DeckNote]) -> None:
@@ -236,7 +238,7 @@ def _finish(db_path: Path, media: Iterable[MediaFile], out: Path, keep: Path | N
     out = out.resolve()
     try:
         with atomic_write(out) as raw, zipfile.ZipFile(raw, "w") as zf:
-            _add(zf, "collection.anki2", final.read_bytes())
+            _add_file(zf, "collection.anki2", final)
             _add(zf, "media", json.dumps({str(i): m.name for i, m in enumerate(files)}).encode())
             for i, m in enumerate(files):
                 _add(zf, str(i), m.path.read_bytes())
@@ -252,6 +254,24 @@ def _finish(db_path: Path, media: Iterable[MediaFile], out: Path, keep: Path | N
         except OSError:
             with contextlib.suppress(OSError):
                 keep.unlink()  # only the next build is slower
+
+
+def _add_file(zf: zipfile.ZipFile, name: str, path: Path) -> None:
+    """A big file into the zip in pieces, never whole in memory."""
+    info = _info(name)
+    info.file_size = path.stat().st_size  # lets zipfile choose zip64 only when needed
+    with path.open("rb") as src, zf.open(info, "w") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+
+
+def _info(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    for attr in ("compress_level", "_compresslevel"):  # what zf.open reads the level from (3.13: public)
+        with contextlib.suppress(AttributeError):
+            setattr(info, attr, ZIP_LEVEL)
+    info.external_attr = 0o644 << 16
+    return info
 
 
 def _add(zf: zipfile.ZipFile, name: str, data: bytes) -> None:

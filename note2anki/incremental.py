@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from note2anki.atomic import atomic_write
-from note2anki.cache import CACHE_DIR, FORMAT, MediaDep, NoteCache, NoteResult, stamp
+from note2anki.cache import CACHE_DIR, FORMAT, MediaDep, NoteCache, NoteResult, note_key, stamp
 from note2anki.config import Config
 from note2anki.export import multi_cards
 from note2anki.extract import extract
@@ -31,23 +31,27 @@ POOL_MIN_NOTES = 200
 
 @dataclass(frozen=True)
 class Sources:
-    """Every note's bytes (None when unreadable) and cache key ("" without a cache), in vault order."""
+    """Every note's cache key in vault order: "" for a note that cannot be read, or without a cache. The
+    bytes are not kept (a big vault's notes would all sit in memory): a note that is redone is read again,
+    and its key is then taken from what was read."""
 
-    data: list[bytes | None]
     keys: list[str]
 
 
+def _read(source: SourceFile) -> bytes | None:
+    try:
+        return source.path.read_bytes()
+    except OSError:
+        return None  # parse reports it
+
+
 def read_sources(vault: Vault, store: NoteCache | None) -> Sources:
-    data: list[bytes | None] = []
-    keys: list[str] = []
-    for source in vault.notes:
-        try:
-            raw: bytes | None = source.path.read_bytes()
-        except OSError:
-            raw = None  # parse reports it
-        data.append(raw)
-        keys.append(store.key(source.rel, raw) if store is not None and raw is not None else "")
-    return Sources(data, keys)
+    fp = store.fingerprint if store is not None else ""
+    return Sources([_key(fp, s.rel, _read(s)) for s in vault.notes])
+
+
+def _key(fingerprint: str, rel: str, data: bytes | None) -> str:
+    return note_key(fingerprint, rel, data) if fingerprint and data is not None else ""
 
 
 def process_note(
@@ -82,18 +86,25 @@ def fresh(deps: Iterable[MediaDep], note_rel: str, vault: Vault, index: MediaInd
     return True
 
 
-_WORKER: tuple[Vault, Config, MediaIndex] | None = None
+def _compute(
+    source: SourceFile, vault: Vault, config: Config, index: MediaIndex, fingerprint: str
+) -> tuple[str, NoteResult]:
+    """Read one note (once) and process it: its cache key and its result."""
+    data = _read(source)
+    return _key(fingerprint, source.rel, data), process_note(source, data, vault, config, index)
 
 
-def _init_worker(vault: Vault, config: Config) -> None:
+_WORKER: tuple[Vault, Config, MediaIndex, str] | None = None
+
+
+def _init_worker(vault: Vault, config: Config, fingerprint: str) -> None:
     global _WORKER
-    _WORKER = (vault, config, MediaIndex(vault))
+    _WORKER = (vault, config, MediaIndex(vault), fingerprint)
 
 
-def _work(item: tuple[SourceFile, bytes | None]) -> NoteResult:
+def _work(source: SourceFile) -> tuple[str, NoteResult]:
     assert _WORKER is not None
-    vault, config, index = _WORKER
-    return process_note(item[0], item[1], vault, config, index)
+    return _compute(source, *_WORKER)
 
 
 def default_jobs() -> int:
@@ -130,26 +141,26 @@ def read_notes(
                 progress(done, total)
         else:
             todo.append(i)
-    work = [(vault.notes[i], sources.data[i]) for i in todo]
+    work = [vault.notes[i] for i in todo]
+    fp = store.fingerprint if store is not None else ""
     workers = min(jobs or default_jobs(), len(todo))
-    computed: Iterable[NoteResult]
+    computed: Iterable[tuple[str, NoteResult]]
     if workers > 1 and len(todo) >= POOL_MIN_NOTES:
         # fork: workers start with everything imported; results come back in submission order
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
-        with ProcessPoolExecutor(
-            workers, context, initializer=_init_worker, initargs=(vault, config)
-        ) as pool:
+        pool = ProcessPoolExecutor(workers, context, initializer=_init_worker, initargs=(vault, config, fp))
+        with pool:
             computed = pool.map(_work, work, chunksize=max(1, min(32, len(work) // (workers * 8))))
             done = _collect(todo, computed, results, store, sources, vault, progress, done)
     else:
-        computed = (process_note(s, d, vault, config, index) for s, d in work)
+        computed = (_compute(s, vault, config, index, fp) for s in work)
         done = _collect(todo, computed, results, store, sources, vault, progress, done)
     return [r for r in results if r is not None]
 
 
 def _collect(
     todo: list[int],
-    computed: Iterable[NoteResult],
+    computed: Iterable[tuple[str, NoteResult]],
     results: list[NoteResult | None],
     store: NoteCache | None,
     sources: Sources,
@@ -157,10 +168,11 @@ def _collect(
     progress: Callable[[int, int], None] | None,
     done: int,
 ) -> int:
-    for i, result in zip(todo, computed, strict=True):
+    for i, (key, result) in zip(todo, computed, strict=True):
         results[i] = result
-        if store is not None and sources.keys[i]:
-            store.put(sources.keys[i], result, vault.root)
+        sources.keys[i] = key  # of the bytes actually read, should the note have changed meanwhile
+        if store is not None and key:
+            store.put(key, result, vault.root)
         done += 1
         if progress is not None:
             progress(done, len(results))

@@ -122,7 +122,7 @@ def _incremental(
     """Only the changed notes: their cards, their lines of the state file, their rows of the collection."""
     state_path = vault.root / state.STATE_FILE
     part = dataclasses.replace(vault, notes=tuple(vault.notes[i] for i in changed))
-    part_sources = Sources([sources.data[i] for i in changed], [sources.keys[i] for i in changed])
+    part_sources = Sources([sources.keys[i] for i in changed])
     results = read_notes(part, config, part_sources, store, progress=progress, jobs=jobs)
     cards = [c for r in results for c in r.cards]
     paths = {s.rel for s in part.notes} | set(removed)

@@ -74,14 +74,16 @@ def role_of(text: str) -> str | None:
     return heading_role(Config(), text)
 
 
-SEED_LIKE = "[[AWS]]\n\n### 단서 질문\n\n- Q?\n    - A.\n\n### 핵심 필기\n\n- notes\n\n### 핵심 요약\n\n- S.\n"
+SEED_LIKE = (
+    "[[AWS]]\n\n### 단서 질문\n\n- Q?\n    - A.\n\n### 핵심 필기\n\n- notes\n\n### 핵심 요약\n\n- S.\n"
+)
 
 
 def test_the_line_scan_cuts_at_template_headings() -> None:
     plan = _plan(SEED_LIKE, role_of)
     assert plan is not None
     assert plan[1] == [(2, "cue"), (7, "other"), (11, "summary")]
-    assert CARD_ROLES == {"cue", "summary"}
+    assert {"cue", "summary"} == CARD_ROLES
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,125 @@
+"""Incremental builds (cache, only changed notes redone) give exactly what a full rebuild gives."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from note2anki import Config, run
+from note2anki.cache import CACHE_DIR
+from tests.anki_collection import AnkiCollection
+from tests.conftest import ROOT
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def edit(rel: str, old: str, new: str) -> Callable[[Path], None]:
+    def apply(vault: Path) -> None:
+        path = vault / rel
+        text = path.read_text(encoding="utf-8")
+        assert old in text, (rel, old)
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    return apply
+
+
+def rename(rel: str, to: str) -> Callable[[Path], None]:
+    return lambda vault: (vault / rel).rename(vault / to)
+
+
+def delete(rel: str) -> Callable[[Path], None]:
+    return lambda vault: (vault / rel).unlink()
+
+
+def add(rel: str, text: str) -> Callable[[Path], None]:
+    return lambda vault: (vault / rel).write_text(text, encoding="utf-8")
+
+
+def touch_image(rel: str) -> Callable[[Path], None]:
+    return lambda vault: (vault / rel).write_bytes((vault / rel).read_bytes() + b"\0")
+
+
+NEW_NOTE = "---\n⭕과목: Networking\n⭕교재: 새 교재\n---\n### 단서 질문\n\n- 새 노트의 질문?\n    - 새 답.\n"
+STEPS: list[tuple[str, Callable[[Path], None]]] = [
+    ("edit an answer", edit("AWS/S3 기초.md", "버킷", "버킷(bucket)")),
+    (
+        "add a question",
+        edit("Networking/DNS 조회 과정.md", "### 단서 질문\n", "### 단서 질문\n\n- 새 질문?\n    - 답.\n"),
+    ),
+    ("mark one more cloze term", edit("Algorithms/시간 복잡도.md", "상수 계수는", "**상수 계수**는")),
+    ("add a note in a new deck", add("Networking/새 노트.md", NEW_NOTE)),
+    ("rename a note", rename("AWS/IAM 권한.md", "AWS/IAM 권한 정리.md")),
+    ("change an image", touch_image("attachments/image 1.png")),
+    ("break a note's YAML", edit("Networking/TCP Handshake.md", "---\n", "---\nbroken: [\n")),
+    ("delete a note", delete("Algorithms/이분 탐색.md")),
+    ("nothing", lambda vault: None),
+]
+
+
+def test_every_incremental_build_equals_a_full_rebuild(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, anki: AnkiCollection
+) -> None:
+    vault = tmp_path / "samples"
+    shutil.copytree(ROOT / "samples", vault, ignore=shutil.ignore_patterns(".note2anki"))
+    out = tmp_path / "deck.apkg"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1790000000")
+    run(vault, Config(), out=out)
+    for n, (what, change) in enumerate(STEPS, 1):
+        change(vault)
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", str(1790000000 + 100 * n))
+        lock_before = (vault / "note2anki.lock").read_text(encoding="utf-8")
+        # the reference: a copy of the vault before this build, without any cache, built whole
+        reference = tmp_path / f"full-{n}" / "samples"
+        shutil.copytree(vault, reference, ignore=shutil.ignore_patterns(".note2anki"))
+        full = run(reference, Config(), out=tmp_path / f"full-{n}.apkg", cache=False)
+        fast = run(vault, Config(), out=out)
+        assert sha(out) == sha(tmp_path / f"full-{n}.apkg"), what
+        assert (vault / "note2anki.lock").read_text(encoding="utf-8") == (
+            reference / "note2anki.lock"
+        ).read_text(encoding="utf-8"), what
+        assert [d.format() for d in fast.diagnostics] == [d.format() for d in full.diagnostics], what
+        assert fast.card_total == full.card_total, what
+        assert fast.report is not None and full.report is not None
+        assert fast.report.to_json() == full.report.to_json(), what
+        if what == "nothing":
+            assert fast.up_to_date and (vault / "note2anki.lock").read_text(encoding="utf-8") == lock_before
+    log = anki.import_deck(out)
+    assert (log.new, log.duplicate) == (fast.card_total, 0)
+
+
+def test_a_damaged_cache_is_rebuilt_not_trusted(tmp_path: Path) -> None:
+    vault = tmp_path / "samples"
+    shutil.copytree(ROOT / "samples", vault, ignore=shutil.ignore_patterns(".note2anki"))
+    first = run(vault, Config(), out=tmp_path / "a.apkg")
+    cache = vault / CACHE_DIR
+    entries = sorted((cache / "notes").rglob("*.json"))
+    assert len(entries) == first.notes_read
+    entries[0].write_text("{not json", encoding="utf-8")  # damaged
+    data = json.loads(entries[1].read_text(encoding="utf-8"))
+    data["cards"][0]["fields"][1] = "<p>tampered</p>"  # well-formed but stale: its key no longer matches
+    data["key"] = "0" * 64
+    entries[1].write_text(json.dumps(data), encoding="utf-8")
+    (cache / "build.json").write_text("[]", encoding="utf-8")
+    (cache / "collection.anki2").write_bytes(b"garbage")
+    again = run(vault, Config(), out=tmp_path / "b.apkg")
+    assert sha(tmp_path / "a.apkg") == sha(tmp_path / "b.apkg")
+    assert [c.fields for c in again.cards] == [c.fields for c in first.cards]
+    assert "tampered" not in (tmp_path / "b.apkg").read_bytes().decode("latin-1")
+
+
+def test_settings_and_images_invalidate_cached_notes(tmp_path: Path) -> None:
+    vault = tmp_path / "samples"
+    shutil.copytree(ROOT / "samples", vault, ignore=shutil.ignore_patterns(".note2anki"))
+    run(vault, Config(), out=tmp_path / "a.apkg")
+    changed = run(vault, Config(obsidian_vault="Other"), out=tmp_path / "a.apkg")
+    assert not changed.up_to_date and "vault=Other" in changed.cards[0].fields[-1]
+    (vault / "attachments" / "image 1.png").unlink()
+    gone = run(vault, Config(obsidian_vault="Other"), out=tmp_path / "a.apkg")
+    assert any(d.code == "N2A301" and "image 1.png" in d.message for d in gone.diagnostics)
