@@ -76,6 +76,8 @@ def _report(result: BuildResult, quiet: bool) -> None:
             summary += f" ({STATE_FILE} updated)"
     if result.outputs:
         summary += " -> " + ", ".join(str(p) for p in result.outputs)
+        if result.up_to_date:
+            summary += " (already up to date: nothing changed since the last build)"
     click.echo(summary, err=True)
 
 

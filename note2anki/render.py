@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import html
 import json
@@ -239,6 +240,11 @@ def _values(meta: NoteMeta) -> dict[str, str]:
 
 
 def deck_name(meta: NoteMeta, config: Config, vault: Vault) -> str:
+    return _deck_name(meta, config, vault.name)
+
+
+@functools.lru_cache(maxsize=1024)  # every card of a note asks the same question
+def _deck_name(meta: NoteMeta, config: Config, fallback: str) -> str:
     values = _values(meta)
     parts = []
     for part in config.deck.split("::"):
@@ -248,9 +254,10 @@ def deck_name(meta: NoteMeta, config: Config, vault: Vault) -> str:
         text = part.format_map(values).strip()
         if text:
             parts.append(clean_text(text))
-    return "::".join(parts) or config.default_deck or vault.name
+    return "::".join(parts) or config.default_deck or fallback
 
 
+@functools.lru_cache(maxsize=1024)
 def tags(meta: NoteMeta, config: Config) -> tuple[str, ...]:
     values = _values(meta)
     out: list[str] = []

@@ -27,6 +27,7 @@ _RAW_HTML = re.compile(r"<!--|<\?|<!\[CDATA\[|<(?:script|pre|style|textarea)\b",
 _LINK_DEFINITION = re.compile(r"^ {0,3}\[[^\]\n]+\]:", re.MULTILINE)
 # characters whose markup can make a heading's raw text read differently from its plain text
 _MARKUP_WITH_LETTERS = re.compile(r"\]\(|\[\[|<|\\|`|\$")
+_LINES_THAT_MATTER = re.compile(r"^(?:[ \t]*(?:`{3,}|~{3,})|#| {1,3}#| {0,3}(?:=+|-+)[ \t]*$)", re.MULTILINE)
 
 
 def parse_for_cards(text: str, role_of: RoleOf, card_roles: frozenset[str]) -> list[Token]:
@@ -63,10 +64,14 @@ def _plan(text: str, role_of: RoleOf) -> tuple[list[str], list[tuple[int, str]]]
     lines = text.split("\n")
     marks: list[tuple[int, str]] = []
     fences = FenceTracker()
-    for i, line in enumerate(lines):
+    i, at = 0, 0
+    # Only fence lines change the fence state and only heading-like lines can cut: the other lines (most
+    # of a note) are skipped by one regex search instead of a Python loop.
+    for m in _LINES_THAT_MATTER.finditer(text):
+        i += text.count("\n", at, m.start())
+        at = m.start()
+        line = lines[i]
         in_code = fences.in_code(line)
-        if not line:
-            continue
         head = line[0]
         if head == "#" and _ATX.match(line):
             role = _role(line, role_of)
