@@ -11,15 +11,17 @@ from typing import BinaryIO
 
 
 @contextlib.contextmanager
-def atomic_write(path: Path) -> Iterator[BinaryIO]:
+def atomic_write(path: Path, durable: bool = True) -> Iterator[BinaryIO]:
     """Yield a binary file in `path`'s folder; on success it replaces `path`, on any failure it is removed
-    and `path` is left as it was. OSError propagates for the caller to explain."""
+    and `path` is left as it was. OSError propagates for the caller to explain. `durable=False` skips the
+    flush to disk (for cache files, which are checked when read and cheap to lose)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -117,7 +117,7 @@ class NoteCache:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_write(path) as f:
+            with atomic_write(path, durable=False) as f:
                 f.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
         except OSError:
             pass  # a cache that cannot be written only makes the next build slower

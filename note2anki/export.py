@@ -44,6 +44,10 @@ class ExportError(Exception):
     """The deck cannot be written (disk, permissions); the previous deck, if any, is left intact."""
 
 
+class StaleCollection(Exception):
+    """The collection kept from the last build cannot be edited; the deck must be written whole."""
+
+
 def build_time() -> float:
     """`SOURCE_DATE_EPOCH` when set (reproducible builds), else now."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
@@ -160,8 +164,14 @@ def write_apkg(notes: Sequence[DeckNote], out: Path, keep: Path | None = None) -
     """
     _check_guids(notes)
     with tempfile.TemporaryDirectory(prefix="note2anki-") as work:
-        db_path = Path(work) / "collection.anki2"
-        conn = sqlite3.connect(db_path)
+        db_path = keep or Path(work) / "collection.anki2"
+        try:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+            db_path.unlink(missing_ok=True)
+            conn = sqlite3.connect(db_path)
+        except (OSError, sqlite3.Error):
+            db_path = Path(work) / "collection.anki2"  # no kept collection: only the next build is slower
+            conn = sqlite3.connect(db_path)
         try:
             cursor = conn.cursor()
             _write_col(cursor, {(n.card.deck, n.card.kind) for n in notes})
@@ -172,7 +182,7 @@ def write_apkg(notes: Sequence[DeckNote], out: Path, keep: Path | None = None) -
         finally:
             conn.close()
         media = {m.name: m for n in notes for m in n.card.media}
-        _finish(db_path, media.values(), out, keep)
+        _finish(db_path, media.values(), out, Path(work))
 
 
 def update_apkg(
@@ -184,33 +194,46 @@ def update_apkg(
     pairs: Iterable[tuple[str, CardKind]],
     ids: dict[int, list[int]],
     media: Iterable[MediaFile],
-    keep: Path,
 ) -> None:
-    """The deck of the last build (its collection kept at `base`) with the notes `remove` taken out and
-    `add` put in; `pairs` are the (deck, kind) pairs of the whole new deck, `ids` the card ids of every
-    multi-card note (see `card_ids`), `media` all its media files. Gives the bytes `write_apkg` would."""
+    """The deck of the last build, whose collection was kept at `base`, with the notes `remove` taken out
+    and `add` put in; `pairs` are the (deck, kind) pairs of the whole new deck, `ids` the card ids of every
+    multi-card note (see `card_ids`), `media` all its media files. Gives the bytes `write_apkg` would.
+
+    `base` is edited in place (the caller no longer trusts it until the build has finished)."""
     _check_guids(add)
     with tempfile.TemporaryDirectory(prefix="note2anki-") as work:
-        db_path = Path(work) / "collection.anki2"
-        shutil.copyfile(base, db_path)
-        conn = sqlite3.connect(db_path)
+        db_path = base
         try:
-            cursor = conn.cursor()
-            gone = [(nid,) for nid in remove]
-            cursor.executemany("DELETE FROM cards WHERE nid = ?", gone)
-            cursor.executemany("DELETE FROM notes WHERE id = ?", gone)
-            fresh = sqlite3.connect(":memory:")
-            _write_col(fresh.cursor(), pairs)
-            decks, models = fresh.execute("SELECT decks, models FROM col").fetchone()
-            fresh.close()
-            cursor.execute("UPDATE col SET decks = ?, models = ?", (decks, models))
-            _renumber(cursor, ids)
-            by_deck = sorted(range(len(add)), key=lambda i: add[i].card.deck)
-            _insert(cursor, [add[i] for i in by_deck], ids)
-            conn.commit()
-        finally:
-            conn.close()
-        _finish(db_path, media, out, keep)
+            _edit(db_path, remove, add, pairs, ids)
+        except sqlite3.Error as exc:
+            raise StaleCollection(str(exc)) from exc
+        _finish(db_path, media, out, Path(work))
+
+
+def _edit(
+    db_path: Path,
+    remove: Iterable[int],
+    add: Sequence[DeckNote],
+    pairs: Iterable[tuple[str, CardKind]],
+    ids: dict[int, list[int]],
+) -> None:
+    conn = sqlite3.connect(db_path)
+    try:
+        cursor = conn.cursor()
+        gone = [(nid,) for nid in remove]
+        cursor.executemany("DELETE FROM cards WHERE nid = ?", gone)
+        cursor.executemany("DELETE FROM notes WHERE id = ?", gone)
+        fresh = sqlite3.connect(":memory:")
+        _write_col(fresh.cursor(), pairs)
+        decks, models = fresh.execute("SELECT decks, models FROM col").fetchone()
+        fresh.close()
+        cursor.execute("UPDATE col SET decks = ?, models = ?", (decks, models))
+        _renumber(cursor, ids)
+        by_deck = sorted(range(len(add)), key=lambda i: add[i].card.deck)
+        _insert(cursor, [add[i] for i in by_deck], ids)
+        conn.commit()
+    finally:
+        conn.close()
 
 
 def _renumber(cursor: sqlite3.Cursor, ids: dict[int, list[int]]) -> None:
@@ -225,11 +248,12 @@ def _renumber(cursor: sqlite3.Cursor, ids: dict[int, list[int]]) -> None:
     cursor.executemany("UPDATE cards SET id = ? WHERE id = ?", [(new, -new) for _, new in moves])
 
 
-def _finish(db_path: Path, media: Iterable[MediaFile], out: Path, keep: Path | None) -> None:
-    """Rebuild the collection with `VACUUM INTO` (its bytes then depend on its rows only), zip it with the
-    media, and rename the zip into place."""
+def _finish(db_path: Path, media: Iterable[MediaFile], out: Path, work: Path) -> None:
+    """Rebuild the collection with `VACUUM INTO` (its bytes then depend on its rows only; the collection
+    kept for the next build keeps the schema cookie of a new one), zip it with the media, and rename the
+    zip into place."""
     files = sorted({m.name: m for m in media}.values(), key=lambda m: m.name)
-    final = db_path.with_name("final.anki2")
+    final = work / "final.anki2"
     conn = sqlite3.connect(db_path)
     try:
         conn.execute("VACUUM INTO ?", (str(final),))
@@ -244,16 +268,6 @@ def _finish(db_path: Path, media: Iterable[MediaFile], out: Path, keep: Path | N
                 _add(zf, str(i), m.path.read_bytes())
     except OSError as exc:
         raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from exc
-    if keep is not None:
-        try:
-            keep.parent.mkdir(parents=True, exist_ok=True)
-            # the collection before VACUUM: its schema cookie is the one a new collection has, so the next
-            # update's VACUUM INTO gives the same header bytes as a whole build
-            with atomic_write(keep) as f, db_path.open("rb") as src:
-                shutil.copyfileobj(src, f, 1 << 20)
-        except OSError:
-            with contextlib.suppress(OSError):
-                keep.unlink()  # only the next build is slower
 
 
 def _add_file(zf: zipfile.ZipFile, name: str, path: Path) -> None:

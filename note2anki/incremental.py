@@ -10,6 +10,7 @@ import json
 import multiprocessing
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -31,23 +32,46 @@ POOL_MIN_NOTES = 200
 
 @dataclass(frozen=True)
 class Sources:
-    """Every note's cache key in vault order: "" for a note that cannot be read, or without a cache. The
-    bytes are not kept (a big vault's notes would all sit in memory): a note that is redone is read again,
-    and its key is then taken from what was read."""
+    """Every note's cache key in vault order ("" for a note that cannot be read, or without a cache), and
+    the file's size and modification time taken just before it was read ("" when too recent to trust).
+    The bytes are not kept (a big vault's notes would all sit in memory): a note that is redone is read
+    again, and its key is then taken from what was read."""
 
     keys: list[str]
+    stats: list[str]
 
 
-def _read(source: SourceFile) -> bytes | None:
+#: a file modified less than this long before it was read may change again within the clock's resolution
+#: without its modification time changing (git's "racy" files): its size and time are not trusted later
+_RACY_NS = 2_000_000_000
+
+
+def _read(source: SourceFile) -> tuple[bytes | None, str]:
+    """The file's bytes (None when unreadable) and its trustworthy stamp (see Sources)."""
     try:
-        return source.path.read_bytes()
+        st = os.stat(source.path)
+        data = source.path.read_bytes()
     except OSError:
-        return None  # parse reports it
+        return None, ""  # parse reports it
+    mark = f"{st.st_size}:{st.st_mtime_ns}" if time.time_ns() - st.st_mtime_ns > _RACY_NS else ""
+    return data, mark
 
 
-def read_sources(vault: Vault, store: NoteCache | None) -> Sources:
+def read_sources(vault: Vault, store: NoteCache | None, last: dict[str, NoteRecord] | None = None) -> Sources:
+    """Keys of every note. A note whose size and modification time are those the last build recorded for
+    it (`last`) keeps that build's key without being read again; the others are read and hashed."""
     fp = store.fingerprint if store is not None else ""
-    return Sources([_key(fp, s.rel, _read(s)) for s in vault.notes])
+    keys, stats = [], []
+    for s in vault.notes:
+        record = last.get(s.rel) if last is not None and fp else None
+        if record is not None and record.stat and record.stat == stamp(s.path):
+            keys.append(record.key)
+            stats.append(record.stat)
+            continue
+        data, mark = _read(s)
+        keys.append(_key(fp, s.rel, data))
+        stats.append(mark)
+    return Sources(keys, stats)
 
 
 def _key(fingerprint: str, rel: str, data: bytes | None) -> str:
@@ -88,10 +112,10 @@ def fresh(deps: Iterable[MediaDep], note_rel: str, vault: Vault, index: MediaInd
 
 def _compute(
     source: SourceFile, vault: Vault, config: Config, index: MediaIndex, fingerprint: str
-) -> tuple[str, NoteResult]:
-    """Read one note (once) and process it: its cache key and its result."""
-    data = _read(source)
-    return _key(fingerprint, source.rel, data), process_note(source, data, vault, config, index)
+) -> tuple[str, str, NoteResult]:
+    """Read one note (once) and process it: its cache key, stamp and result."""
+    data, mark = _read(source)
+    return _key(fingerprint, source.rel, data), mark, process_note(source, data, vault, config, index)
 
 
 _WORKER: tuple[Vault, Config, MediaIndex, str] | None = None
@@ -102,7 +126,7 @@ def _init_worker(vault: Vault, config: Config, fingerprint: str) -> None:
     _WORKER = (vault, config, MediaIndex(vault), fingerprint)
 
 
-def _work(source: SourceFile) -> tuple[str, NoteResult]:
+def _work(source: SourceFile) -> tuple[str, str, NoteResult]:
     assert _WORKER is not None
     return _compute(source, *_WORKER)
 
@@ -144,7 +168,7 @@ def read_notes(
     work = [vault.notes[i] for i in todo]
     fp = store.fingerprint if store is not None else ""
     workers = min(jobs or default_jobs(), len(todo))
-    computed: Iterable[tuple[str, NoteResult]]
+    computed: Iterable[tuple[str, str, NoteResult]]
     if workers > 1 and len(todo) >= POOL_MIN_NOTES:
         # fork: workers start with everything imported; results come back in submission order
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
@@ -160,7 +184,7 @@ def read_notes(
 
 def _collect(
     todo: list[int],
-    computed: Iterable[tuple[str, NoteResult]],
+    computed: Iterable[tuple[str, str, NoteResult]],
     results: list[NoteResult | None],
     store: NoteCache | None,
     sources: Sources,
@@ -168,9 +192,10 @@ def _collect(
     progress: Callable[[int, int], None] | None,
     done: int,
 ) -> int:
-    for i, (key, result) in zip(todo, computed, strict=True):
+    for i, (key, mark, result) in zip(todo, computed, strict=True):
         results[i] = result
         sources.keys[i] = key  # of the bytes actually read, should the note have changed meanwhile
+        sources.stats[i] = mark
         if store is not None and key:
             store.put(key, result, vault.root)
         done += 1
@@ -187,6 +212,7 @@ class NoteRecord:
     """What one note gave the last build, kept so that the next build can skip the note."""
 
     key: str
+    stat: str  # size and modification time of the bytes `key` was made from ("" when not to be trusted)
     media_deps: tuple[MediaDep, ...]
     counts: dict[str, int]  # cards by kind
     pairs: tuple[tuple[str, str], ...]  # (deck, kind) of its cards
@@ -197,6 +223,7 @@ class NoteRecord:
     def to_json(self) -> list[Any]:
         return [
             self.key,
+            self.stat,
             [[m.target, m.rel, m.stamp] for m in self.media_deps],
             self.counts,
             [list(p) for p in self.pairs],
@@ -207,9 +234,10 @@ class NoteRecord:
 
     @classmethod
     def from_json(cls, data: list[Any]) -> NoteRecord:
-        key, deps, counts, pairs, media, diagnostics, multi = data
+        key, stat, deps, counts, pairs, media, diagnostics, multi = data
         return cls(
             key=str(key),
+            stat=str(stat),
             media_deps=tuple(MediaDep(str(t), str(r), str(s)) for t, r, s in deps),
             counts={str(k): int(v) for k, v in counts.items()},
             pairs=tuple((str(d), str(k)) for d, k in pairs),
@@ -236,6 +264,7 @@ def note_records(
             counts[card.kind.value] = counts.get(card.kind.value, 0) + 1
         out[source.rel] = NoteRecord(
             key=sources.keys[i],
+            stat=sources.stats[i],
             media_deps=result.media,
             counts=counts,
             pairs=tuple(sorted({(c.deck, c.kind.value) for c in result.cards})),
@@ -270,7 +299,8 @@ class Manifest:
     notes: dict[str, NoteRecord]
     state: str  # sha256 of the state file it left
     outputs: list[tuple[str, str]]  # deck files and their sha256
-    collection: str  # sha256 of the collection kept for the next build ("" when none)
+    collection: str  # size and time of the collection kept for the next build ("" when none)
+    attachments: str  # attachments_digest of the vault
 
 
 class LastBuild:
@@ -295,6 +325,7 @@ class LastBuild:
                 state=str(data["state"]),
                 outputs=[(str(p), str(h)) for p, h in data["outputs"]],
                 collection=str(data["collection"]),
+                attachments=str(data["attachments"]),
             )
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return None
@@ -305,7 +336,7 @@ class LastBuild:
         return manifest
 
     def collection_ok(self, manifest: Manifest) -> bool:
-        return bool(manifest.collection) and _sha(self.collection) == manifest.collection
+        return bool(manifest.collection) and stamp(self.collection) == manifest.collection
 
     def save(
         self, notes: dict[str, NoteRecord], state_file: Path, outputs: Iterable[Path], kept: bool
@@ -315,11 +346,12 @@ class LastBuild:
             "notes": {rel: r.to_json() for rel, r in notes.items()},
             "state": _sha(state_file),
             "outputs": [[str(p), _sha(p)] for p in outputs],
-            "collection": _sha(self.collection) if kept else "",
+            "collection": stamp(self.collection) if kept else "",
+            "attachments": attachments_digest(self.vault),
         }
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_write(self.path) as f:
+            with atomic_write(self.path, durable=False) as f:
                 f.write(json.dumps(data, ensure_ascii=False).encode())
         except OSError:
             pass
@@ -329,10 +361,33 @@ class LastBuild:
             self.path.unlink()
 
 
+def attachments_digest(vault: Vault) -> str:
+    """Which attachments the vault has: image lookups give the same answers while this is unchanged."""
+    names = sorted(rel for rels in vault.attachments.values() for rel in rels)
+    return hashlib.sha256("\0".join(names).encode()).hexdigest()
+
+
 def changes(
     manifest: Manifest, vault: Vault, sources: Sources, index: MediaIndex
 ) -> tuple[list[int], list[str]]:
-    """Indexes (vault order) of the notes that differ from the last build, and the paths of notes gone."""
+    """Indexes (vault order) of the notes that differ from the last build, and the paths of notes gone.
+
+    While the vault's list of attachments is the one the last build saw, every image lookup gives the
+    same file as then, and only the files' sizes and times need checking (each file once)."""
+    same_files = manifest.attachments == attachments_digest(vault)
+    stamps: dict[str, str] = {}
+
+    def unchanged_images(deps: tuple[MediaDep, ...], note_rel: str) -> bool:
+        if not same_files:
+            return fresh(deps, note_rel, vault, index)
+        for dep in deps:
+            if dep.rel:
+                if dep.rel not in stamps:
+                    stamps[dep.rel] = stamp(vault.root / dep.rel)
+                if stamps[dep.rel] != dep.stamp:
+                    return False
+        return True
+
     changed = []
     for i, source in enumerate(vault.notes):
         record = manifest.notes.get(source.rel)
@@ -340,7 +395,7 @@ def changes(
             record is None
             or not sources.keys[i]
             or record.key != sources.keys[i]
-            or not fresh(record.media_deps, source.rel, vault, index)
+            or not unchanged_images(record.media_deps, source.rel)
         ):
             changed.append(i)
     present = {s.rel for s in vault.notes}

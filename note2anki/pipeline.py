@@ -15,7 +15,7 @@ from note2anki import state
 from note2anki.cache import NoteCache, NoteResult
 from note2anki.config import Config
 from note2anki.discover import discover
-from note2anki.export import MultiCard, build_time, card_ids, update_apkg, write_apkg
+from note2anki.export import MultiCard, StaleCollection, build_time, card_ids, update_apkg, write_apkg
 from note2anki.incremental import (
     LastBuild,
     Manifest,
@@ -59,22 +59,38 @@ def run(
     if only is not None:
         vault = dataclasses.replace(vault, notes=tuple(n for n in vault.notes if n.rel in only))
     store = NoteCache(vault, config, writable=out is not None) if cache else None
-    sources = read_sources(vault, store)
     if out is None:
+        sources = read_sources(vault, store)
         return _result(vault, read_notes(vault, config, sources, store, progress=progress, jobs=jobs))
 
     state_path = vault.root / state.STATE_FILE
     last = LastBuild(vault, store.fingerprint, {"out": str(out.resolve()), "split": split}) if store else None
     manifest = last.load(state_path) if last is not None else None
+    sources = read_sources(vault, store, manifest.notes if manifest is not None else None)
     if last is not None and manifest is not None:
         index = MediaIndex(vault)
         changed, removed = changes(manifest, vault, sources, index)
         if not changed and not removed:  # the deck and state file on disk are what this build would write
             return _from_records(vault, manifest.notes, (), (Path(p) for p, _ in manifest.outputs))
         if split is None and len(changed) + len(removed) <= INCREMENTAL_MAX and last.collection_ok(manifest):
-            return _incremental(
-                vault, config, out, frozen, sources, store, last, manifest, changed, removed, progress, jobs
-            )
+            try:
+                return _incremental(
+                    vault,
+                    config,
+                    out,
+                    frozen,
+                    sources,
+                    store,
+                    last,
+                    manifest,
+                    changed,
+                    removed,
+                    progress,
+                    jobs,
+                )
+            except StaleCollection:
+                pass  # the kept collection is damaged: write the deck whole
+
     results = read_notes(vault, config, sources, store, progress=progress, jobs=jobs)
     if store is not None:
         store.prune()
@@ -93,7 +109,7 @@ def run(
     for path, group in _decks(notes, out, split, vault.name):
         write_apkg(group, path, keep=last.collection if kept and last is not None else None)
         outputs.append(path)
-    changed_state = state.write_state(state_path, text)
+    changed_state = state.write_state(state_path, text, old_text if old_text else None)
     if last is not None:
         records = note_records(vault, sources, results, notes, range(len(vault.notes)))
         last.save(records, state_path, outputs, kept=kept)
@@ -122,7 +138,7 @@ def _incremental(
     """Only the changed notes: their cards, their lines of the state file, their rows of the collection."""
     state_path = vault.root / state.STATE_FILE
     part = dataclasses.replace(vault, notes=tuple(vault.notes[i] for i in changed))
-    part_sources = Sources([sources.keys[i] for i in changed])
+    part_sources = Sources([sources.keys[i] for i in changed], [sources.stats[i] for i in changed])
     results = read_notes(part, config, part_sources, store, progress=progress, jobs=jobs)
     cards = [c for r in results for c in r.cards]
     paths = {s.rel for s in part.notes} | set(removed)
@@ -137,7 +153,7 @@ def _incremental(
         taken_guids=partial.guids,
         taken_nids=partial.nids,
     )
-    text = state.splice_state(old_text, paths, entries)
+    text = state.splice_state(partial, entries)
     if frozen and text != old_text:
         raise FrozenStateError(_frozen_message(state_path, report))
     records = {rel: r for rel, r in manifest.notes.items() if rel not in paths}
@@ -156,9 +172,8 @@ def _incremental(
         pairs={(deck, CardKind(kind)) for r in records.values() for deck, kind in r.pairs},
         ids=card_ids(nids, multi),
         media=[MediaFile(vault.root / rel, name) for r in records.values() for rel, name in r.media],
-        keep=last.collection,
     )
-    changed_state = state.write_state(state_path, text)
+    changed_state = state.write_state(state_path, text, old_text)
     last.save({s.rel: records[s.rel] for s in vault.notes}, state_path, [out], kept=True)
     if store is not None:
         store.used.update(r.key for r in records.values())

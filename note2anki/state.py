@@ -137,8 +137,11 @@ _IDS = re.compile(r'"guid": "([^"\\]*)", "nid": (\d+)')
 
 def entry_path(line: str) -> str | None:
     """The note path of one line of the state file, read without parsing the rest of the line."""
-    if not line.startswith('{"path": '):
+    if not line.startswith('{"path": "'):
         return None
+    end = line.find('", "kind": ', _PATH_AT + 1)
+    if end > 0 and "\\" not in line[_PATH_AT:end]:  # no escapes: the path is the text between the quotes
+        return line[_PATH_AT + 1 : end]
     try:
         path, _ = _DECODER.raw_decode(line, _PATH_AT)
     except ValueError:
@@ -148,16 +151,18 @@ def entry_path(line: str) -> str | None:
 
 @dataclass(frozen=True)
 class Partial:
-    """A state file read for an incremental build: the entries of some notes, and what all notes use."""
+    """A state file read for an incremental build: the entries of some notes, what all notes use, and the
+    other notes' lines as they are."""
 
     entries: list[Entry]  # of the notes asked for
     guids: set[str]  # of the other notes' cards
     nids: set[int]  # of every card
+    kept: list[tuple[str, str]]  # (path, line) of the other notes, in file order
 
 
 def read_partial(text: str, paths: Collection[str]) -> Partial:
-    """Entries of `paths` only; for the rest, only their GUIDs and note ids."""
-    entries, guids = [], set()
+    """Entries of `paths` only; for the rest, only their GUIDs and note ids, and their lines."""
+    entries, guids, kept = [], set(), []
     for line in text.splitlines():
         path = entry_path(line)
         if path is None:
@@ -165,26 +170,29 @@ def read_partial(text: str, paths: Collection[str]) -> Partial:
         if path in paths:
             entries.append(Entry(**json.loads(line)))
         else:
-            m = _IDS.search(line)
+            kept.append((path, line))
+            m = _IDS.search(line, len(path))
             if m:
                 guids.add(m.group(1))
     nids = {int(n) for _, n in _IDS.findall(text)}
-    return Partial(entries, guids, nids)
+    return Partial(entries, guids, nids, kept)
 
 
-def splice_state(text: str, paths: Collection[str], entries: Iterable[Entry]) -> str:
-    """The state file `text` (as note2anki wrote it) with the entries of `paths` replaced by `entries`:
-    the same text `format_state` gives for the whole new state."""
-    kept = [(p, line) for line in text.splitlines() if (p := entry_path(line)) is not None and p not in paths]
+def splice_state(partial: Partial, entries: Iterable[Entry]) -> str:
+    """The state file read into `partial` with the entries it left out replaced by `entries`: the same
+    text `format_state` gives for the whole new state (lines are sorted by path first)."""
     new = [(e.path, json.dumps(vars(e), ensure_ascii=False)) for e in sorted(entries)]
-    merged = heapq.merge(kept, new, key=lambda pair: pair[0])
+    merged = heapq.merge(partial.kept, new, key=lambda pair: pair[0])
     return _HEADER + "".join(line + "\n" for _, line in merged)
 
 
-def write_state(path: Path, text: str) -> bool:
-    """Write atomically (temporary file + rename); returns False when the file already holds `text`."""
+def write_state(path: Path, text: str, current: str | None = None) -> bool:
+    """Write atomically (temporary file + rename); returns False when the file already holds `text`
+    (`current`, when the caller has just read it)."""
     try:
-        if path.exists() and path.read_text(encoding="utf-8") == text:
+        if current is None and path.exists():
+            current = path.read_text(encoding="utf-8")
+        if current == text:
             return False
     except (OSError, UnicodeDecodeError):
         pass

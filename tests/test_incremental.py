@@ -123,3 +123,38 @@ def test_settings_and_images_invalidate_cached_notes(tmp_path: Path) -> None:
     (vault / "attachments" / "image 1.png").unlink()
     gone = run(vault, Config(obsidian_vault="Other"), out=tmp_path / "a.apkg")
     assert any(d.code == "N2A301" and "image 1.png" in d.message for d in gone.diagnostics)
+
+
+def test_one_process_or_two_give_the_same_deck(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_sections import generated_vault
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1790000000")
+    vault = generated_vault(tmp_path / "vault", 240)  # enough notes for the process pool
+    one = run(vault, Config(), out=tmp_path / "one.apkg", jobs=1, cache=False)
+    (vault / "note2anki.lock").unlink()
+    two = run(vault, Config(), out=tmp_path / "two.apkg", jobs=2, cache=False)
+    assert one.card_total == two.card_total > 2000
+    assert sha(tmp_path / "one.apkg") == sha(tmp_path / "two.apkg")
+    assert [d.format() for d in one.diagnostics] == [d.format() for d in two.diagnostics]
+
+
+def test_a_damaged_kept_collection_means_a_whole_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1790000000")
+    vault = tmp_path / "samples"
+    shutil.copytree(ROOT / "samples", vault, ignore=shutil.ignore_patterns(".note2anki"))
+    out = tmp_path / "deck.apkg"
+    run(vault, Config(), out=out)
+    kept = vault / CACHE_DIR / "collection.anki2"
+    st = kept.stat()
+    kept.write_bytes(b"x" * st.st_size)  # same size and time: only SQLite can tell
+    os.utime(kept, ns=(st.st_atime_ns, st.st_mtime_ns))
+    edit("AWS/S3 기초.md", "버킷", "버킷(bucket)")(vault)
+    run(vault, Config(), out=out)
+    reference = tmp_path / "ref" / "samples"
+    shutil.copytree(vault, reference, ignore=shutil.ignore_patterns(".note2anki"))
+    run(reference, Config(), out=tmp_path / "ref.apkg", cache=False)
+    assert sha(out) == sha(tmp_path / "ref.apkg")
