@@ -50,9 +50,9 @@ class NoteResult:
     media: tuple[MediaDep, ...] = ()
 
 
-def stamp(path: Path) -> str:
+def stamp(path: Path | str) -> str:
     try:
-        st = path.stat()
+        st = os.stat(path)
     except OSError:
         return ""
     return f"{st.st_size}:{st.st_mtime_ns}"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -11,12 +13,15 @@ from note2anki.config import Config
 from note2anki.model import SourceFile, Vault
 
 
-def _matches(rel: str, patterns: tuple[str, ...]) -> bool:
+@functools.lru_cache(maxsize=32)
+def _pattern(patterns: tuple[str, ...]) -> re.Pattern[str]:
     # fnmatch's `*` also crosses `/`, so `**/x` only needs its `**/` made optional for top-level files.
-    return any(
-        fnmatch.fnmatchcase(rel, p) or (p.startswith("**/") and fnmatch.fnmatchcase(rel, p[3:]))
-        for p in patterns
-    )
+    alternatives = []
+    for p in patterns:
+        alternatives.append(fnmatch.translate(p))
+        if p.startswith("**/"):
+            alternatives.append(fnmatch.translate(p[3:]))
+    return re.compile("|".join(alternatives) or "(?!)")
 
 
 def discover(root: Path, config: Config) -> Vault:
@@ -28,17 +33,19 @@ def discover(root: Path, config: Config) -> Vault:
     root = root.resolve()
     notes: list[SourceFile] = []
     attachments: defaultdict[str, list[str]] = defaultdict(list)
-    for folder, dirs, files in os.walk(root):
+    include, exclude = _pattern(config.include), _pattern(config.exclude)
+    top = str(root)
+    for folder, dirs, files in os.walk(top):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        prefix = os.path.relpath(folder, top).replace(os.sep, "/") + "/" if folder != top else ""
         base = Path(folder)
         for name in sorted(files):
             if name.startswith("."):
                 continue
-            path = base / name
-            rel = path.relative_to(root).as_posix()
+            rel = prefix + name
             if name.lower().endswith(".md"):
-                if _matches(rel, config.include) and not _matches(rel, config.exclude):
-                    notes.append(SourceFile(path=path, rel=rel))
+                if include.match(rel) and not exclude.match(rel):
+                    notes.append(SourceFile(path=base / name, rel=rel))
             else:
                 attachments[name.casefold()].append(rel)
     notes.sort(key=lambda s: s.rel)

@@ -64,7 +64,7 @@ def read_sources(vault: Vault, store: NoteCache | None, last: dict[str, NoteReco
     keys, stats = [], []
     for s in vault.notes:
         record = last.get(s.rel) if last is not None and fp else None
-        if record is not None and record.stat and record.stat == stamp(s.path):
+        if record is not None and record.stat and record.stat == stamp(str(s.path)):
             keys.append(record.key)
             stats.append(record.stat)
             continue
@@ -287,6 +287,10 @@ def _rel(path: Path, vault: Vault) -> str:
     return path.relative_to(vault.root).as_posix()
 
 
+def _text_sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _sha(path: Path) -> str:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -314,7 +318,7 @@ class LastBuild:
         self.vault = vault
         self.header = {"format": FORMAT, "fingerprint": fingerprint, "options": options}
 
-    def load(self, state_file: Path) -> Manifest | None:
+    def load(self, state_text: str) -> Manifest | None:
         """The last build's manifest, when its state file and decks are still exactly as it left them."""
         try:
             data = json.loads(self.path.read_bytes())
@@ -329,7 +333,7 @@ class LastBuild:
             )
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return None
-        if manifest.state != _sha(state_file):
+        if manifest.state != _text_sha(state_text):
             return None
         if any(not Path(p).is_file() or _sha(Path(p)) != h for p, h in manifest.outputs):
             return None
@@ -339,12 +343,12 @@ class LastBuild:
         return bool(manifest.collection) and stamp(self.collection) == manifest.collection
 
     def save(
-        self, notes: dict[str, NoteRecord], state_file: Path, outputs: Iterable[Path], kept: bool
+        self, notes: dict[str, NoteRecord], state_text: str, outputs: Iterable[Path], kept: bool
     ) -> None:
         data = {
             **self.header,
             "notes": {rel: r.to_json() for rel, r in notes.items()},
-            "state": _sha(state_file),
+            "state": _text_sha(state_text),
             "outputs": [[str(p), _sha(p)] for p in outputs],
             "collection": stamp(self.collection) if kept else "",
             "attachments": attachments_digest(self.vault),

@@ -65,7 +65,8 @@ def run(
 
     state_path = vault.root / state.STATE_FILE
     last = LastBuild(vault, store.fingerprint, {"out": str(out.resolve()), "split": split}) if store else None
-    manifest = last.load(state_path) if last is not None else None
+    old_text = state.read_text(state_path)
+    manifest = last.load(old_text) if last is not None else None
     sources = read_sources(vault, store, manifest.notes if manifest is not None else None)
     if last is not None and manifest is not None:
         index = MediaIndex(vault)
@@ -85,6 +86,7 @@ def run(
                     manifest,
                     changed,
                     removed,
+                    old_text,
                     progress,
                     jobs,
                 )
@@ -96,8 +98,7 @@ def run(
         store.prune()
     result = _result(vault, results)
     unreadable = [s.rel for s, r in zip(vault.notes, results, strict=True) if not r.readable]
-    old_text = state_path.read_text(encoding="utf-8") if state_path.is_file() else ""
-    old = state.read_state(state_path)
+    old = state.parse_state(old_text, state_path)
     notes, entries, report = state.assign(result.cards, old, int(build_time()), keep_paths=unreadable)
     text = state.format_state(entries)
     if frozen and text != (old_text or state.format_state(old)):
@@ -112,7 +113,7 @@ def run(
     changed_state = state.write_state(state_path, text, old_text if old_text else None)
     if last is not None:
         records = note_records(vault, sources, results, notes, range(len(vault.notes)))
-        last.save(records, state_path, outputs, kept=kept)
+        last.save(records, text, outputs, kept=kept)
     return dataclasses.replace(result, report=report, state_changed=changed_state, outputs=tuple(outputs))
 
 
@@ -132,6 +133,7 @@ def _incremental(
     manifest: Manifest,
     changed: list[int],
     removed: list[str],
+    old_text: str,
     progress: Callable[[int, int], None] | None,
     jobs: int | None,
 ) -> BuildResult:
@@ -142,7 +144,6 @@ def _incremental(
     results = read_notes(part, config, part_sources, store, progress=progress, jobs=jobs)
     cards = [c for r in results for c in r.cards]
     paths = {s.rel for s in part.notes} | set(removed)
-    old_text = state_path.read_text(encoding="utf-8") if state_path.is_file() else ""
     partial = state.read_partial(old_text, paths)
     unreadable = [s.rel for s, r in zip(part.notes, results, strict=True) if not r.readable]
     notes, entries, report = state.assign(
@@ -174,7 +175,7 @@ def _incremental(
         media=[MediaFile(vault.root / rel, name) for r in records.values() for rel, name in r.media],
     )
     changed_state = state.write_state(state_path, text, old_text)
-    last.save({s.rel: records[s.rel] for s in vault.notes}, state_path, [out], kept=True)
+    last.save({s.rel: records[s.rel] for s in vault.notes}, text, [out], kept=True)
     if store is not None:
         store.used.update(r.key for r in records.values())
         store.prune()

@@ -102,13 +102,21 @@ def _key(card: RenderedCard) -> str:
 # --- the file ------------------------------------------------------------------------------------
 
 
-def read_state(path: Path) -> list[Entry]:
+def read_text(path: Path) -> str:
+    """The state file's text ("" when there is none yet)."""
     if not path.exists():
-        return []
+        return ""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise StateError(f"{path}: cannot read the card state file ({exc})") from exc
+
+
+def read_state(path: Path) -> list[Entry]:
+    return parse_state(read_text(path), path)
+
+
+def parse_state(text: str, path: Path) -> list[Entry]:
     entries = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
@@ -162,19 +170,21 @@ class Partial:
 
 def read_partial(text: str, paths: Collection[str]) -> Partial:
     """Entries of `paths` only; for the rest, only their GUIDs and note ids, and their lines."""
-    entries, guids, kept = [], set(), []
+    entries, guids, nids, kept = [], set(), set(), []
     for line in text.splitlines():
         path = entry_path(line)
         if path is None:
             continue
         if path in paths:
-            entries.append(Entry(**json.loads(line)))
+            entry = Entry(**json.loads(line))
+            entries.append(entry)
+            nids.add(entry.nid)
         else:
             kept.append((path, line))
             m = _IDS.search(line, len(path))
             if m:
                 guids.add(m.group(1))
-    nids = {int(n) for _, n in _IDS.findall(text)}
+                nids.add(int(m.group(2)))
     return Partial(entries, guids, nids, kept)
 
 

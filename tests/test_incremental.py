@@ -101,11 +101,12 @@ def test_a_damaged_cache_is_rebuilt_not_trusted(tmp_path: Path) -> None:
     cache = vault / CACHE_DIR
     entries = sorted((cache / "notes").rglob("*.json"))
     assert len(entries) == first.notes_read
-    entries[0].write_text("{not json", encoding="utf-8")  # damaged
-    data = json.loads(entries[1].read_text(encoding="utf-8"))
+    with_cards = [e for e in entries if json.loads(e.read_text(encoding="utf-8"))["cards"]]
+    with_cards[0].write_text("{not json", encoding="utf-8")  # damaged
+    data = json.loads(with_cards[1].read_text(encoding="utf-8"))
     data["cards"][0]["fields"][1] = "<p>tampered</p>"  # well-formed but stale: its key no longer matches
     data["key"] = "0" * 64
-    entries[1].write_text(json.dumps(data), encoding="utf-8")
+    with_cards[1].write_text(json.dumps(data), encoding="utf-8")
     (cache / "build.json").write_text("[]", encoding="utf-8")
     (cache / "collection.anki2").write_bytes(b"garbage")
     again = run(vault, Config(), out=tmp_path / "b.apkg")
