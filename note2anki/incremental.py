@@ -57,16 +57,16 @@ def _read(source: SourceFile) -> tuple[bytes | None, str]:
     return data, mark
 
 
-def read_sources(vault: Vault, store: NoteCache | None, last: dict[str, NoteRecord] | None = None) -> Sources:
+def read_sources(vault: Vault, store: NoteCache | None, last: Manifest | None = None) -> Sources:
     """Keys of every note. A note whose size and modification time are those the last build recorded for
     it (`last`) keeps that build's key without being read again; the others are read and hashed."""
     fp = store.fingerprint if store is not None else ""
     keys, stats = [], []
     for s in vault.notes:
-        record = last.get(s.rel) if last is not None and fp else None
-        if record is not None and record.stat and record.stat == stamp(str(s.path)):
-            keys.append(record.key)
-            stats.append(record.stat)
+        known = last.key_and_stat(s.rel) if last is not None and fp else None
+        if known is not None and known[1] and known[1] == stamp(str(s.path)):
+            keys.append(known[0])
+            stats.append(known[1])
             continue
         data, mark = _read(s)
         keys.append(_key(fp, s.rel, data))
@@ -299,12 +299,81 @@ def _sha(path: Path) -> str:
 
 
 @dataclass
+class Totals:
+    """What all notes of a build add up to, so that a build that redoes a few notes can report on the whole
+    vault without reading every note's record: counts by kind, notes per (deck, kind) pair and per media
+    file, every diagnostic, and the multi-card notes (for card ids)."""
+
+    counts: dict[str, int]
+    pairs: dict[tuple[str, str], int]
+    media: dict[tuple[str, str], int]
+    diagnostics: list[Diagnostic]
+    multi: list[tuple[str, str, int, int, int]]  # (deck, note path, position, note id, cards)
+
+    @classmethod
+    def of(cls, records: dict[str, NoteRecord]) -> Totals:
+        totals = cls({}, {}, {}, [], [])
+        for rel, record in records.items():
+            totals.add(rel, record)
+        return totals
+
+    def add(self, rel: str, record: NoteRecord, sign: int = 1) -> None:
+        for kind, n in record.counts.items():
+            self.counts[kind] = self.counts.get(kind, 0) + sign * n
+        for pair in record.pairs:
+            self.pairs[pair] = self.pairs.get(pair, 0) + sign
+        for item in record.media:
+            self.media[item] = self.media.get(item, 0) + sign
+        if sign > 0:
+            self.diagnostics.extend(record.diagnostics)
+            self.multi.extend((d, rel, p, nid, n) for d, p, nid, n in record.multi)
+        else:
+            self.diagnostics = [d for d in self.diagnostics if d.path != rel]
+            self.multi = [m for m in self.multi if m[1] != rel]
+        self.pairs = {k: v for k, v in self.pairs.items() if v > 0}
+        self.media = {k: v for k, v in self.media.items() if v > 0}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "counts": self.counts,
+            "pairs": [[d, k, n] for (d, k), n in sorted(self.pairs.items())],
+            "media": [[r, name, n] for (r, name), n in sorted(self.media.items())],
+            "diagnostics": [[d.path, d.line, d.code, d.severity.value, d.message] for d in self.diagnostics],
+            "multi": [list(m) for m in self.multi],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Totals:
+        return cls(
+            counts={str(k): int(v) for k, v in data["counts"].items()},
+            pairs={(str(d), str(k)): int(n) for d, k, n in data["pairs"]},
+            media={(str(r), str(name)): int(n) for r, name, n in data["media"]},
+            diagnostics=[
+                Diagnostic(str(p), n, str(c), Severity(s), str(m)) for p, n, c, s, m in data["diagnostics"]
+            ],
+            multi=[(str(d), str(r), int(p), int(nid), int(n)) for d, r, p, nid, n in data["multi"]],
+        )
+
+
+@dataclass
 class Manifest:
-    notes: dict[str, NoteRecord]
+    """The last build: each note's record as written (JSON, parsed only for the notes that changed), the
+    totals, and what it left on disk."""
+
+    raw: dict[str, list[Any]]  # note path -> NoteRecord.to_json()
+    totals: Totals
     state: str  # sha256 of the state file it left
     outputs: list[tuple[str, str]]  # deck files and their sha256
     collection: str  # size and time of the collection kept for the next build ("" when none)
     attachments: str  # attachments_digest of the vault
+    images: dict[str, str]  # every image file a card shows -> its size and time
+
+    def record(self, rel: str) -> NoteRecord:
+        return NoteRecord.from_json(self.raw[rel])
+
+    def key_and_stat(self, rel: str) -> tuple[str, str] | None:
+        raw = self.raw.get(rel)
+        return (str(raw[0]), str(raw[1])) if raw else None
 
 
 class LastBuild:
@@ -324,12 +393,17 @@ class LastBuild:
             data = json.loads(self.path.read_bytes())
             if {k: data.get(k) for k in self.header} != self.header:
                 return None
+            raw = data["notes"]
+            if not all(isinstance(r, list) and len(r) == 8 for r in raw.values()):
+                return None
             manifest = Manifest(
-                notes={str(rel): NoteRecord.from_json(r) for rel, r in data["notes"].items()},
+                raw=raw,
+                totals=Totals.from_json(data["totals"]),
                 state=str(data["state"]),
                 outputs=[(str(p), str(h)) for p, h in data["outputs"]],
                 collection=str(data["collection"]),
                 attachments=str(data["attachments"]),
+                images={str(k): str(v) for k, v in data["images"].items()},
             )
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return None
@@ -343,15 +417,26 @@ class LastBuild:
         return bool(manifest.collection) and stamp(self.collection) == manifest.collection
 
     def save(
-        self, notes: dict[str, NoteRecord], state_text: str, outputs: Iterable[Path], kept: bool
+        self,
+        raw: dict[str, list[Any]],
+        totals: Totals,
+        state_text: str,
+        outputs: Iterable[Path],
+        kept: bool,
     ) -> None:
+        """Record this build; `raw` holds every note's record (NoteRecord.to_json) in vault order."""
+        images: dict[str, str] = {}
+        for rel, _ in totals.media:
+            images[rel] = stamp(self.vault.root / rel)
         data = {
             **self.header,
-            "notes": {rel: r.to_json() for rel, r in notes.items()},
+            "notes": raw,
+            "totals": totals.to_json(),
             "state": _text_sha(state_text),
             "outputs": [[str(p), _sha(p)] for p in outputs],
             "collection": stamp(self.collection) if kept else "",
             "attachments": attachments_digest(self.vault),
+            "images": images,
         }
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -376,31 +461,24 @@ def changes(
 ) -> tuple[list[int], list[str]]:
     """Indexes (vault order) of the notes that differ from the last build, and the paths of notes gone.
 
-    While the vault's list of attachments is the one the last build saw, every image lookup gives the
-    same file as then, and only the files' sizes and times need checking (each file once)."""
-    same_files = manifest.attachments == attachments_digest(vault)
-    stamps: dict[str, str] = {}
-
-    def unchanged_images(deps: tuple[MediaDep, ...], note_rel: str) -> bool:
-        if not same_files:
-            return fresh(deps, note_rel, vault, index)
-        for dep in deps:
-            if dep.rel:
-                if dep.rel not in stamps:
-                    stamps[dep.rel] = stamp(vault.root / dep.rel)
-                if stamps[dep.rel] != dep.stamp:
-                    return False
-        return True
-
+    While the vault's list of attachments is the one the last build saw and no image a card shows has
+    changed size or time, every image lookup gives what it gave then: only notes whose bytes changed are
+    redone. Otherwise each note's image lookups are checked again."""
+    images_same = manifest.attachments == attachments_digest(vault) and all(
+        stamp(vault.root / rel) == mark for rel, mark in manifest.images.items()
+    )
     changed = []
     for i, source in enumerate(vault.notes):
-        record = manifest.notes.get(source.rel)
+        known = manifest.key_and_stat(source.rel)
         if (
-            record is None
+            known is None
             or not sources.keys[i]
-            or record.key != sources.keys[i]
-            or not unchanged_images(record.media_deps, source.rel)
+            or known[0] != sources.keys[i]
+            or (
+                not images_same
+                and not fresh(manifest.record(source.rel).media_deps, source.rel, vault, index)
+            )
         ):
             changed.append(i)
     present = {s.rel for s in vault.notes}
-    return changed, sorted(rel for rel in manifest.notes if rel not in present)
+    return changed, sorted(rel for rel in manifest.raw if rel not in present)

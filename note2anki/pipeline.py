@@ -19,8 +19,8 @@ from note2anki.export import MultiCard, StaleCollection, build_time, card_ids, u
 from note2anki.incremental import (
     LastBuild,
     Manifest,
-    NoteRecord,
     Sources,
+    Totals,
     changes,
     note_records,
     read_notes,
@@ -67,12 +67,12 @@ def run(
     last = LastBuild(vault, store.fingerprint, {"out": str(out.resolve()), "split": split}) if store else None
     old_text = state.read_text(state_path)
     manifest = last.load(old_text) if last is not None else None
-    sources = read_sources(vault, store, manifest.notes if manifest is not None else None)
+    sources = read_sources(vault, store, manifest)
     if last is not None and manifest is not None:
         index = MediaIndex(vault)
         changed, removed = changes(manifest, vault, sources, index)
         if not changed and not removed:  # the deck and state file on disk are what this build would write
-            return _from_records(vault, manifest.notes, (), (Path(p) for p, _ in manifest.outputs))
+            return _from_totals(vault, manifest.totals, (), (Path(p) for p, _ in manifest.outputs))
         if split is None and len(changed) + len(removed) <= INCREMENTAL_MAX and last.collection_ok(manifest):
             try:
                 return _incremental(
@@ -113,7 +113,8 @@ def run(
     changed_state = state.write_state(state_path, text, old_text if old_text else None)
     if last is not None:
         records = note_records(vault, sources, results, notes, range(len(vault.notes)))
-        last.save(records, text, outputs, kept=kept)
+        raw = {rel: r.to_json() for rel, r in records.items()}
+        last.save(raw, Totals.of(records), text, outputs, kept=kept)
     return dataclasses.replace(result, report=report, state_changed=changed_state, outputs=tuple(outputs))
 
 
@@ -157,29 +158,36 @@ def _incremental(
     text = state.splice_state(partial, entries)
     if frozen and text != old_text:
         raise FrozenStateError(_frozen_message(state_path, report))
-    records = {rel: r for rel, r in manifest.notes.items() if rel not in paths}
-    records.update(note_records(part, part_sources, results, notes, range(len(part.notes))))
+    totals = manifest.totals
+    for rel in paths:
+        if rel in manifest.raw:
+            totals.add(rel, manifest.record(rel), sign=-1)
+    fresh_records = note_records(part, part_sources, results, notes, range(len(part.notes)))
+    for rel, record in fresh_records.items():
+        totals.add(rel, record)
     gone = {e.nid for e in partial.entries}
     nids = (partial.nids - gone) | {n.nid for n in notes}
-    multi = [
-        MultiCard(d, rel, pos, nid, count) for rel, r in records.items() for d, pos, nid, count in r.multi
-    ]
+    multi = [MultiCard(d, rel, p, nid, n) for d, rel, p, nid, n in totals.multi]
     last.forget()  # until this build has finished
     update_apkg(
         last.collection,
         out,
         remove=sorted(gone),
         add=notes,
-        pairs={(deck, CardKind(kind)) for r in records.values() for deck, kind in r.pairs},
+        pairs={(deck, CardKind(kind)) for deck, kind in totals.pairs},
         ids=card_ids(nids, multi),
-        media=[MediaFile(vault.root / rel, name) for r in records.values() for rel, name in r.media],
+        media=[MediaFile(vault.root / rel, name) for rel, name in totals.media],
     )
     changed_state = state.write_state(state_path, text, old_text)
-    last.save({s.rel: records[s.rel] for s in vault.notes}, text, [out], kept=True)
+    raw = {
+        s.rel: fresh_records[s.rel].to_json() if s.rel in fresh_records else manifest.raw[s.rel]
+        for s in vault.notes
+    }
+    last.save(raw, totals, text, [out], kept=True)
     if store is not None:
-        store.used.update(r.key for r in records.values())
+        store.used.update(str(r[0]) for r in raw.values())
         store.prune()
-    result = _from_records(vault, records, tuple(cards), [out])
+    result = _from_totals(vault, totals, tuple(cards), [out])
     return dataclasses.replace(result, report=report, state_changed=changed_state, up_to_date=False)
 
 
@@ -194,21 +202,20 @@ def _result(vault: Vault, results: list[NoteResult]) -> BuildResult:
     )
 
 
-def _from_records(
-    vault: Vault, records: dict[str, NoteRecord], cards: tuple[RenderedCard, ...], outputs: Iterable[Path]
+def _from_totals(
+    vault: Vault, totals: Totals, cards: tuple[RenderedCard, ...], outputs: Iterable[Path]
 ) -> BuildResult:
-    """A build result told by the notes' records: `cards` holds only the cards that were redone."""
+    """A build result told by the notes' totals: `cards` holds only the cards that were redone."""
     counts: dict[CardKind, int] = dict.fromkeys(CardKind, 0)
-    for r in records.values():
-        for kind, n in r.counts.items():
-            counts[CardKind(kind)] += n
-    media = {name: MediaFile(vault.root / rel, name) for r in records.values() for rel, name in r.media}
+    for kind, n in totals.counts.items():
+        counts[CardKind(kind)] += n
+    media = {name: MediaFile(vault.root / rel, name) for rel, name in totals.media}
     return BuildResult(
         notes_read=len(vault.notes),
         cards=cards,
-        diagnostics=tuple(sorted({d for r in records.values() for d in r.diagnostics}, key=_order)),
+        diagnostics=tuple(sorted(set(totals.diagnostics), key=_order)),
         media=tuple(media[name] for name in sorted(media)),
-        decks=tuple(sorted({deck for r in records.values() for deck, _ in r.pairs})),
+        decks=tuple(sorted({deck for deck, _ in totals.pairs})),
         report=state.Report(),
         outputs=tuple(outputs),
         up_to_date=True,
