@@ -287,8 +287,8 @@ def _rel(path: Path, vault: Vault) -> str:
     return path.relative_to(vault.root).as_posix()
 
 
-def _text_sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def _bytes_sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _sha(path: Path) -> str:
@@ -387,7 +387,7 @@ class LastBuild:
         self.vault = vault
         self.header = {"format": FORMAT, "fingerprint": fingerprint, "options": options}
 
-    def load(self, state_text: str) -> Manifest | None:
+    def load(self, state: bytes) -> Manifest | None:
         """The last build's manifest, when its state file and decks are still exactly as it left them."""
         try:
             data = json.loads(self.path.read_bytes())
@@ -407,7 +407,7 @@ class LastBuild:
             )
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return None
-        if manifest.state != _text_sha(state_text):
+        if manifest.state != _bytes_sha(state):
             return None
         if any(not Path(p).is_file() or _sha(Path(p)) != h for p, h in manifest.outputs):
             return None
@@ -420,7 +420,7 @@ class LastBuild:
         self,
         raw: dict[str, list[Any]],
         totals: Totals,
-        state_text: str,
+        state: bytes,
         outputs: Iterable[Path],
         kept: bool,
     ) -> None:
@@ -432,7 +432,7 @@ class LastBuild:
             **self.header,
             "notes": raw,
             "totals": totals.to_json(),
-            "state": _text_sha(state_text),
+            "state": _bytes_sha(state),
             "outputs": [[str(p), _sha(p)] for p in outputs],
             "collection": stamp(self.collection) if kept else "",
             "attachments": attachments_digest(self.vault),

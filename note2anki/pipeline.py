@@ -65,8 +65,8 @@ def run(
 
     state_path = vault.root / state.STATE_FILE
     last = LastBuild(vault, store.fingerprint, {"out": str(out.resolve()), "split": split}) if store else None
-    old_text = state.read_text(state_path)
-    manifest = last.load(old_text) if last is not None else None
+    old_bytes = state.read_bytes(state_path)
+    manifest = last.load(old_bytes) if last is not None else None
     sources = read_sources(vault, store, manifest)
     if last is not None and manifest is not None:
         index = MediaIndex(vault)
@@ -86,7 +86,7 @@ def run(
                     manifest,
                     changed,
                     removed,
-                    old_text,
+                    old_bytes,
                     progress,
                     jobs,
                 )
@@ -98,6 +98,7 @@ def run(
         store.prune()
     result = _result(vault, results)
     unreadable = [s.rel for s, r in zip(vault.notes, results, strict=True) if not r.readable]
+    old_text = state.decode(old_bytes, state_path)
     old = state.parse_state(old_text, state_path)
     notes, entries, report = state.assign(result.cards, old, int(build_time()), keep_paths=unreadable)
     text = state.format_state(entries)
@@ -110,11 +111,12 @@ def run(
     for path, group in _decks(notes, out, split, vault.name):
         write_apkg(group, path, keep=last.collection if kept and last is not None else None)
         outputs.append(path)
-    changed_state = state.write_state(state_path, text, old_text if old_text else None)
+    data = text.encode("utf-8")
+    changed_state = state.write_state(state_path, data, old_bytes if old_bytes else None)
     if last is not None:
         records = note_records(vault, sources, results, notes, range(len(vault.notes)))
         raw = {rel: r.to_json() for rel, r in records.items()}
-        last.save(raw, Totals.of(records), text, outputs, kept=kept)
+        last.save(raw, Totals.of(records), data, outputs, kept=kept)
     return dataclasses.replace(result, report=report, state_changed=changed_state, outputs=tuple(outputs))
 
 
@@ -134,7 +136,7 @@ def _incremental(
     manifest: Manifest,
     changed: list[int],
     removed: list[str],
-    old_text: str,
+    old_bytes: bytes,
     progress: Callable[[int, int], None] | None,
     jobs: int | None,
 ) -> BuildResult:
@@ -145,7 +147,7 @@ def _incremental(
     results = read_notes(part, config, part_sources, store, progress=progress, jobs=jobs)
     cards = [c for r in results for c in r.cards]
     paths = {s.rel for s in part.notes} | set(removed)
-    partial = state.read_partial(old_text, paths)
+    partial = state.read_partial(old_bytes, paths)
     unreadable = [s.rel for s, r in zip(part.notes, results, strict=True) if not r.readable]
     notes, entries, report = state.assign(
         cards,
@@ -155,8 +157,8 @@ def _incremental(
         taken_guids=partial.guids,
         taken_nids=partial.nids,
     )
-    text = state.splice_state(partial, entries)
-    if frozen and text != old_text:
+    data = state.splice_state(partial, entries)
+    if frozen and data != old_bytes:
         raise FrozenStateError(_frozen_message(state_path, report))
     totals = manifest.totals
     for rel in paths:
@@ -178,12 +180,12 @@ def _incremental(
         ids=card_ids(nids, multi),
         media=[MediaFile(vault.root / rel, name) for rel, name in totals.media],
     )
-    changed_state = state.write_state(state_path, text, old_text)
+    changed_state = state.write_state(state_path, data, old_bytes)
     raw = {
         s.rel: fresh_records[s.rel].to_json() if s.rel in fresh_records else manifest.raw[s.rel]
         for s in vault.notes
     }
-    last.save(raw, totals, text, [out], kept=True)
+    last.save(raw, totals, data, [out], kept=True)
     if store is not None:
         store.used.update(str(r[0]) for r in raw.values())
         store.prune()

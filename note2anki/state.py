@@ -102,18 +102,25 @@ def _key(card: RenderedCard) -> str:
 # --- the file ------------------------------------------------------------------------------------
 
 
-def read_text(path: Path) -> str:
-    """The state file's text ("" when there is none yet)."""
+def read_bytes(path: Path) -> bytes:
+    """The state file as written (b"" when there is none yet)."""
     if not path.exists():
-        return ""
+        return b""
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        return path.read_bytes()
+    except OSError as exc:
+        raise StateError(f"{path}: cannot read the card state file ({exc.strerror or exc})") from exc
+
+
+def decode(data: bytes, path: Path) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise StateError(f"{path}: cannot read the card state file ({exc})") from exc
 
 
 def read_state(path: Path) -> list[Entry]:
-    return parse_state(read_text(path), path)
+    return parse_state(decode(read_bytes(path), path), path)
 
 
 def parse_state(text: str, path: Path) -> list[Entry]:
@@ -138,21 +145,21 @@ def format_state(entries: Iterable[Entry]) -> str:
     return _HEADER + "".join(line + "\n" for line in lines)
 
 
-_PATH_AT = len('{"path": ')
+_PATH_AT = len(b'{"path": ')
 _DECODER = json.JSONDecoder()
-_IDS = re.compile(r'"guid": "([^"\\]*)", "nid": (\d+)')
+_IDS = re.compile(rb'"guid": "([^"\\]*)", "nid": (\d+)')
 
 
-def entry_path(line: str) -> str | None:
+def entry_path(line: bytes) -> str | None:
     """The note path of one line of the state file, read without parsing the rest of the line."""
-    if not line.startswith('{"path": "'):
+    if not line.startswith(b'{"path": "'):
         return None
-    end = line.find('", "kind": ', _PATH_AT + 1)
-    if end > 0 and "\\" not in line[_PATH_AT:end]:  # no escapes: the path is the text between the quotes
-        return line[_PATH_AT + 1 : end]
+    end = line.find(b'", "kind": ', _PATH_AT + 1)
     try:
-        path, _ = _DECODER.raw_decode(line, _PATH_AT)
-    except ValueError:
+        if end > 0 and b"\\" not in line[_PATH_AT:end]:  # no escapes: the path is what the quotes hold
+            return line[_PATH_AT + 1 : end].decode("utf-8")
+        path, _ = _DECODER.raw_decode(line.decode("utf-8"), _PATH_AT)
+    except ValueError:  # UnicodeDecodeError too
         return None
     return path if isinstance(path, str) else None
 
@@ -165,13 +172,14 @@ class Partial:
     entries: list[Entry]  # of the notes asked for
     guids: set[str]  # of the other notes' cards
     nids: set[int]  # of every card
-    kept: list[tuple[str, str]]  # (path, line) of the other notes, in file order
+    kept: list[tuple[str, bytes]]  # (path, line) of the other notes, in file order
 
 
-def read_partial(text: str, paths: Collection[str]) -> Partial:
-    """Entries of `paths` only; for the rest, only their GUIDs and note ids, and their lines."""
+def read_partial(data: bytes, paths: Collection[str]) -> Partial:
+    """Entries of `paths` only; for the rest, only their GUIDs and note ids, and their lines. Works on
+    the bytes: a big vault's state file is tens of megabytes, and most of it is only copied."""
     entries, guids, nids, kept = [], set(), set(), []
-    for line in text.splitlines():
+    for line in data.split(b"\n"):
         path = entry_path(line)
         if path is None:
             continue
@@ -181,34 +189,34 @@ def read_partial(text: str, paths: Collection[str]) -> Partial:
             nids.add(entry.nid)
         else:
             kept.append((path, line))
-            m = _IDS.search(line, len(path))
+            m = _IDS.search(line, _PATH_AT)
             if m:
-                guids.add(m.group(1))
+                guids.add(m.group(1).decode("ascii", "replace"))
                 nids.add(int(m.group(2)))
     return Partial(entries, guids, nids, kept)
 
 
-def splice_state(partial: Partial, entries: Iterable[Entry]) -> str:
-    """The state file read into `partial` with the entries it left out replaced by `entries`: the same
-    text `format_state` gives for the whole new state (lines are sorted by path first)."""
-    new = [(e.path, json.dumps(vars(e), ensure_ascii=False)) for e in sorted(entries)]
+def splice_state(partial: Partial, entries: Iterable[Entry]) -> bytes:
+    """The state file read into `partial` with the entries it left out replaced by `entries`: the bytes
+    of the text `format_state` gives for the whole new state (lines are sorted by path first)."""
+    new = [(e.path, json.dumps(vars(e), ensure_ascii=False).encode()) for e in sorted(entries)]
     merged = heapq.merge(partial.kept, new, key=lambda pair: pair[0])
-    return _HEADER + "".join(line + "\n" for _, line in merged)
+    return _HEADER.encode() + b"".join(line + b"\n" for _, line in merged)
 
 
-def write_state(path: Path, text: str, current: str | None = None) -> bool:
-    """Write atomically (temporary file + rename); returns False when the file already holds `text`
+def write_state(path: Path, data: bytes, current: bytes | None = None) -> bool:
+    """Write atomically (temporary file + rename); returns False when the file already holds `data`
     (`current`, when the caller has just read it)."""
     try:
         if current is None and path.exists():
-            current = path.read_text(encoding="utf-8")
-        if current == text:
+            current = path.read_bytes()
+        if current == data:
             return False
-    except (OSError, UnicodeDecodeError):
+    except OSError:
         pass
     try:
         with atomic_write(path) as f:
-            f.write(text.encode("utf-8"))
+            f.write(data)
     except OSError as exc:
         raise StateError(f"{path}: cannot write the card state file ({exc.strerror or exc})") from exc
     return True
