@@ -161,17 +161,18 @@ def _card_data(card: RenderedCard, root: Path) -> dict[str, Any]:
 
 def _result(data: dict[str, Any], root: Path) -> NoteResult:
     cards = []
+    shared: dict[str, str] = {}  # the note's cards repeat subject, textbook, title, deck: one copy each
     for c in data["cards"]:
         content, answer, excerpt = c["hashes"]
         cards.append(
             RenderedCard(
                 kind=CardKind(c["kind"]),
-                source=str(c["source"]),
+                source=shared.setdefault(str(c["source"]), str(c["source"])),
                 line=c["line"],
                 prompt=str(c["prompt"]),
-                fields=tuple(str(f) for f in c["fields"]),
-                deck=str(c["deck"]),
-                tags=tuple(str(t) for t in c["tags"]),
+                fields=tuple(shared.setdefault(str(f), str(f)) for f in c["fields"]),
+                deck=shared.setdefault(str(c["deck"]), str(c["deck"])),
+                tags=tuple(shared.setdefault(str(t), str(t)) for t in c["tags"]),
                 subject=c["subject"],
                 media=tuple(MediaFile(path=root / rel, name=str(name)) for rel, name in c["media"]),
                 content_hash=str(content),

@@ -198,11 +198,7 @@ class _Renderer:
     def fields(self) -> tuple[str, ...]:
         """The note type's fields, in its order (export.py: CUE_MODEL, SUMMARY_MODEL, CLOZE_MODEL)."""
         card, note = self.card, self.card.note
-        source = note.source
-        subject, textbook = html.escape(note.meta.subject or ""), html.escape(note.meta.textbook or "")
-        title = html.escape(source.title)
-        link = obsidian_url(self.vault, source.rel.removesuffix(".md"))
-        source_link = f'<a class="n2a-open" href="{html.escape(link)}">{html.escape(source.rel)}</a>'
+        subject, textbook, title, source_link = _note_fields(note.source.rel, note.meta, self.vault)
         if card.kind is CardKind.CUE:
             assert card.question is not None and card.answer is not None
             question, answer = self.html(card.question.tokens), self.html(card.answer.tokens)
@@ -212,6 +208,24 @@ class _Renderer:
             return (title, f"<ul>{items}</ul>", subject, textbook, source_link)
         text = self.html(_cloze_tokens(card.items[0].tokens))
         return (text, subject, textbook, title, source_link)
+
+
+@functools.lru_cache(maxsize=64)
+def _note_fields(rel: str, meta: NoteMeta, vault: str) -> tuple[str, str, str, str]:
+    """Subject, textbook, title and the link back to the note: the same for every card of a note, and made
+    once, so that a big vault's cards share these strings instead of each holding a copy."""
+    subject, textbook = (
+        clean_text(html.escape(meta.subject or "")),
+        clean_text(html.escape(meta.textbook or "")),
+    )
+    title = clean_text(html.escape(PurePosixPath(rel).stem))
+    link = obsidian_url(vault, rel.removesuffix(".md"))
+    return (
+        subject,
+        textbook,
+        title,
+        clean_text(f'<a class="n2a-open" href="{html.escape(link)}">{html.escape(rel)}</a>'),
+    )
 
 
 def _cloze_tokens(tokens: Iterable[Token]) -> list[Token]:
