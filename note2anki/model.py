@@ -134,7 +134,7 @@ class RenderedCard:
         return self.fields[0 if self.kind is CardKind.CLOZE else 1]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one per card of a big vault
 class DeckNote:
     """A rendered card with its Anki identity: what export writes."""
 

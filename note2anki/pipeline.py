@@ -98,11 +98,12 @@ def run(
         store.prune()
     result = _result(vault, results)
     unreadable = [s.rel for s, r in zip(vault.notes, results, strict=True) if not r.readable]
-    old_text = state.decode(old_bytes, state_path)
-    old = state.parse_state(old_text, state_path)
+    old = state.parse_state(state.decode(old_bytes, state_path), state_path)
     notes, entries, report = state.assign(result.cards, old, int(build_time()), keep_paths=unreadable)
-    text = state.format_state(entries)
-    if frozen and text != (old_text or state.format_state(old)):
+    data = state.format_state(entries)
+    del entries
+    # a checkout with `core.autocrlf` has CRLF line ends: the same state
+    if frozen and data != (old_bytes.replace(b"\r\n", b"\n") or state.format_state(old)):
         raise FrozenStateError(_frozen_message(state_path, report))
     if last is not None:
         last.forget()  # until this build has finished
@@ -111,7 +112,6 @@ def run(
     for path, group in _decks(notes, out, split, vault.name):
         write_apkg(group, path, keep=last.collection if kept and last is not None else None)
         outputs.append(path)
-    data = text.encode("utf-8")
     changed_state = state.write_state(state_path, data, old_bytes if old_bytes else None)
     if last is not None:
         records = note_records(vault, sources, results, notes, range(len(vault.notes)))
