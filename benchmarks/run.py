@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -64,42 +64,34 @@ def _tree_rss_kb(pid: int) -> int:
 
 
 def build(vault: Path, out: Path, label: str, jobs: int | None, env: dict[str, str], *extra: str) -> Run:
-    report = out.with_suffix(".json")
-    cmd = [
-        sys.executable,
-        "-m",
-        "note2anki",
-        "build",
-        str(vault),
-        "-o",
-        str(out),
-        "-q",
-        "--report",
-        str(report),
-    ]
+    """One `note2anki build` as a student runs it (no --report, which holds every added card in memory);
+    the card count comes from its summary line on stderr."""
+    cmd = [sys.executable, "-m", "note2anki", "build", str(vault), "-o", str(out)]
     cmd += [*(["--jobs", str(jobs)] if jobs else []), *extra]
+    log = out.with_suffix(".log")
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    done = threading.Event()
+    with log.open("w", encoding="utf-8") as err:
+        proc = subprocess.Popen(cmd, env=env, stderr=err, stdout=subprocess.DEVNULL, text=True)
+        peak = 0
+        done = threading.Event()
 
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, _tree_rss_kb(proc.pid))
-            time.sleep(0.01)
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, _tree_rss_kb(proc.pid))
+                time.sleep(0.01)
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    done.set()
-    sampler.join()
-    stderr = proc.stderr.read() if proc.stderr else ""
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        done.set()
+        sampler.join()
+    stderr = log.read_text(encoding="utf-8")
     if os.waitstatus_to_exitcode(status) not in (0, 1):
         raise SystemExit(f"build failed ({label}):\n{stderr}")
-    data = json.loads(report.read_text(encoding="utf-8"))
-    cards = data.get("cards", 0)
+    m = re.search(r"(\d+) cue cards, (\d+) summary cards, (\d+) cloze notes", stderr)
+    cards = sum(int(n) for n in m.groups()) if m else 0
     return Run(label, seconds, cards, usage.ru_maxrss / 1024, peak / 1024)
 
 
