@@ -98,7 +98,7 @@ def run(
         store.prune()
     result = _result(vault, results)
     unreadable = [s.rel for s, r in zip(vault.notes, results, strict=True) if not r.readable]
-    old = state.parse_state(state.decode(old_bytes, state_path), state_path)
+    old = state.parse_state(old_bytes, state_path)
     notes, entries, report = state.assign(result.cards, old, int(build_time()), keep_paths=unreadable)
     data = state.format_state(entries)
     del entries

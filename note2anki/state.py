@@ -113,28 +113,22 @@ def read_bytes(path: Path) -> bytes:
         raise StateError(f"{path}: cannot read the card state file ({exc.strerror or exc})") from exc
 
 
-def decode(data: bytes, path: Path) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise StateError(f"{path}: cannot read the card state file ({exc})") from exc
-
-
 def read_state(path: Path) -> list[Entry]:
-    return parse_state(decode(read_bytes(path), path), path)
+    return parse_state(read_bytes(path), path)
 
 
-def parse_state(text: str, path: Path) -> list[Entry]:
+def parse_state(data: bytes, path: Path) -> list[Entry]:
+    """Every entry of the state file's bytes (read line by line: the file can be tens of megabytes)."""
     entries = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
+    for number, line in enumerate(io.BytesIO(data), 1):  # one line at a time, no list of them
+        if not line.strip() or line.startswith(b"#"):
             continue
         try:
             entries.append(Entry(**json.loads(line)))
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
             hint = (
                 "it holds git merge-conflict markers: keep both sides' lines and delete the markers"
-                if line.startswith(("<<<<<<<", "=======", ">>>>>>>"))
+                if line.startswith((b"<<<<<<<", b"=======", b">>>>>>>"))
                 else "restore it from git (`git checkout -- note2anki.lock`)"
             )
             raise StateError(f"{path}:{number}: the card state file is damaged; {hint}") from exc
