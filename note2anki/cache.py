@@ -93,9 +93,6 @@ class NoteCache:
         self.writable = writable
         self.used: set[str] = set()
 
-    def key(self, rel: str, data: bytes) -> str:
-        return note_key(self.fingerprint, rel, data)
-
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.json"
 

@@ -51,45 +51,37 @@ def _back(answer: str) -> str:
 
 _NOTE_CONTEXT = _context("Note", "Subject", "Textbook")
 
-CUE_MODEL = _Model(
+
+def _note_type(
+    model_id: int, name: str, fields: tuple[str, ...], qfmt: str, afmt: str, cloze: bool = False
+) -> _Model:
+    """One note type with one card template (named after the type) and the shared stylesheet."""
+    template = {"name": name.removeprefix("note2anki "), "qfmt": qfmt, "afmt": afmt}
+    kind = genanki.Model.CLOZE if cloze else genanki.Model.FRONT_BACK
+    return _Model(model_id, name, [{"name": f} for f in fields], [template], css=CSS, model_type=kind)
+
+
+CUE_MODEL = _note_type(
     1607392319,
     "note2anki Cue",
-    fields=[{"name": n} for n in ("Question", "Answer", "Subject", "Textbook", "Note", "Source")],
-    templates=[
-        {
-            "name": "Cue",
-            "qfmt": _front(_NOTE_CONTEXT, '<div class="n2a-question">{{Question}}</div>'),
-            "afmt": _back("{{Answer}}"),
-        }
-    ],
-    css=CSS,
+    ("Question", "Answer", "Subject", "Textbook", "Note", "Source"),
+    _front(_NOTE_CONTEXT, '<div class="n2a-question">{{Question}}</div>'),
+    _back("{{Answer}}"),
 )
-SUMMARY_MODEL = _Model(
+SUMMARY_MODEL = _note_type(
     1607392320,
     "note2anki Summary",
-    fields=[{"name": n} for n in ("Title", "Summary", "Subject", "Textbook", "Source")],
-    templates=[
-        {
-            "name": "Summary",
-            "qfmt": _front(_context("Subject", "Textbook"), '<div class="n2a-question">{{Title}}</div>'),
-            "afmt": _back("{{Summary}}"),
-        }
-    ],
-    css=CSS,
+    ("Title", "Summary", "Subject", "Textbook", "Source"),
+    _front(_context("Subject", "Textbook"), '<div class="n2a-question">{{Title}}</div>'),
+    _back("{{Summary}}"),
 )
-CLOZE_MODEL = _Model(
+# a cloze card shows the sentence on both sides: no FrontSide copy, the term is revealed in place
+CLOZE_MODEL = _note_type(
     1607392321,
     "note2anki Cloze",
-    fields=[{"name": n} for n in ("Text", "Subject", "Textbook", "Note", "Source")],
-    templates=[
-        {
-            "name": "Cloze",
-            # a cloze card shows the sentence on both sides: no FrontSide copy, the term is revealed in place
-            "qfmt": _front(_NOTE_CONTEXT, '<div class="n2a-cloze">{{cloze:Text}}</div>'),
-            "afmt": _front(_NOTE_CONTEXT, f'<div class="n2a-cloze">{{{{cloze:Text}}}}</div>{_SOURCE}'),
-        }
-    ],
-    css=CSS,
-    model_type=genanki.Model.CLOZE,
+    ("Text", "Subject", "Textbook", "Note", "Source"),
+    _front(_NOTE_CONTEXT, '<div class="n2a-cloze">{{cloze:Text}}</div>'),
+    _front(_NOTE_CONTEXT, f'<div class="n2a-cloze">{{{{cloze:Text}}}}</div>{_SOURCE}'),
+    cloze=True,
 )
 MODELS = {CardKind.CUE: CUE_MODEL, CardKind.SUMMARY: SUMMARY_MODEL, CardKind.CLOZE: CLOZE_MODEL}

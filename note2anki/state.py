@@ -113,10 +113,6 @@ def read_bytes(path: Path) -> bytes:
         raise StateError(f"{path}: cannot read the card state file ({exc.strerror or exc})") from exc
 
 
-def read_state(path: Path) -> list[Entry]:
-    return parse_state(read_bytes(path), path)
-
-
 def parse_state(data: bytes, path: Path) -> list[Entry]:
     """Every entry of the state file's bytes (read line by line: the file can be tens of megabytes)."""
     entries = []

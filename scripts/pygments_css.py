@@ -28,8 +28,8 @@ def token_rules(style: str) -> list[str]:
         if m is None or m.group("sel").endswith((".hll", ".linenos")):
             continue
         body = m.group("body").replace("background-color", "background")
-        for scope in SCOPES[style]:
-            out.append(f"{m.group('sel').replace('.X', scope)} {{ {body} }}")
+        selectors = ", ".join(m.group("sel").replace(".X", scope) for scope in SCOPES[style])
+        out.append(f"{selectors} {{ {body} }}")
     return out
 
 
