@@ -7,8 +7,8 @@ The export contract with Anki (see README "How identity works"):
 - the zip has fixed entry times and order, so identical input gives identical bytes.
 
 A deck is written either whole (`write_apkg`) or, when few notes changed, by editing the collection of the
-last build (`update_apkg`). Both end the same way: the collection is rebuilt by SQLite's `VACUUM INTO`,
-whose output depends only on the rows, so both give the same bytes.
+last build (`update_collection`, then `finish_apkg`). Both end the same way: the collection is rebuilt by
+SQLite's `VACUUM INTO`, whose output depends only on the rows, so both give the same bytes.
 """
 
 from __future__ import annotations
@@ -185,28 +185,28 @@ def write_apkg(notes: Sequence[DeckNote], out: Path, keep: Path | None = None) -
         _finish(db_path, media.values(), out, Path(work))
 
 
-def update_apkg(
+def update_collection(
     base: Path,
-    out: Path,
     *,
     remove: Iterable[int],
     add: Sequence[DeckNote],
     pairs: Iterable[tuple[str, CardKind]],
     ids: dict[int, list[int]],
-    media: Iterable[MediaFile],
 ) -> None:
-    """The deck of the last build, whose collection was kept at `base`, with the notes `remove` taken out
-    and `add` put in; `pairs` are the (deck, kind) pairs of the whole new deck, `ids` the card ids of every
-    multi-card note (see `card_ids`), `media` all its media files. Gives the bytes `write_apkg` would.
-
-    `base` is edited in place (the caller no longer trusts it until the build has finished)."""
+    """Edit the collection of the last build, kept at `base`, in place: the notes `remove` taken out and
+    `add` put in; `pairs` are the (deck, kind) pairs of the whole new deck and `ids` the card ids of every
+    multi-card note (see `card_ids`). `finish_apkg(base, ...)` then gives the bytes `write_apkg` would.
+    The caller no longer trusts `base` until the build has finished."""
     _check_guids(add)
+    try:
+        _edit(base, remove, add, pairs, ids)
+    except sqlite3.Error as exc:
+        raise StaleCollection(str(exc)) from exc
+
+
+def finish_apkg(db_path: Path, media: Iterable[MediaFile], out: Path) -> None:
+    """The deck `out` from a collection and its media (see `_finish`)."""
     with tempfile.TemporaryDirectory(prefix="note2anki-") as work:
-        db_path = base
-        try:
-            _edit(db_path, remove, add, pairs, ids)
-        except sqlite3.Error as exc:
-            raise StaleCollection(str(exc)) from exc
         _finish(db_path, media, out, Path(work))
 
 

@@ -9,13 +9,22 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from note2anki import state
 from note2anki.cache import NoteCache, NoteResult
 from note2anki.config import Config
 from note2anki.discover import discover
-from note2anki.export import MultiCard, StaleCollection, build_time, card_ids, update_apkg, write_apkg
+from note2anki.export import (
+    MultiCard,
+    StaleCollection,
+    build_time,
+    card_ids,
+    finish_apkg,
+    update_collection,
+    write_apkg,
+)
 from note2anki.incremental import (
     LastBuild,
     Manifest,
@@ -171,24 +180,27 @@ def _incremental(
     nids = (partial.nids - gone) | {n.nid for n in notes}
     multi = [MultiCard(d, rel, p, nid, n) for d, rel, p, nid, n in totals.multi]
     last.forget()  # until this build has finished
-    update_apkg(
+    update_collection(
         last.collection,
-        out,
         remove=sorted(gone),
         add=notes,
         pairs={(deck, CardKind(kind)) for deck, kind in totals.pairs},
         ids=card_ids(nids, multi),
-        media=[MediaFile(vault.root / rel, name) for rel, name in totals.media],
     )
-    changed_state = state.write_state(state_path, data, old_bytes)
-    raw = {
-        s.rel: fresh_records[s.rel].to_json() if s.rel in fresh_records else manifest.raw[s.rel]
-        for s in vault.notes
-    }
+    media = [MediaFile(vault.root / rel, name) for rel, name in totals.media]
+    # Rebuilding and zipping the collection (SQLite and zlib release the GIL) overlaps the bookkeeping below.
+    with ThreadPoolExecutor(1) as pool:
+        deck = pool.submit(finish_apkg, last.collection, media, out)
+        changed_state = state.write_state(state_path, data, old_bytes)
+        raw = {
+            s.rel: fresh_records[s.rel].to_json() if s.rel in fresh_records else manifest.raw[s.rel]
+            for s in vault.notes
+        }
+        if store is not None:
+            store.used.update(str(r[0]) for r in raw.values())
+            store.prune()
+        deck.result()  # its error, if any, is this build's
     last.save(raw, totals, data, [out], kept=True)
-    if store is not None:
-        store.used.update(str(r[0]) for r in raw.values())
-        store.prune()
     result = _from_totals(vault, totals, tuple(cards), [out])
     return dataclasses.replace(result, report=report, state_changed=changed_state, up_to_date=False)
 
