@@ -199,7 +199,23 @@ def update_collection(
     The caller no longer trusts `base` until the build has finished."""
     _check_guids(add)
     try:
-        _edit(base, remove, add, pairs, ids)
+        conn = sqlite3.connect(base)
+        try:
+            cursor = conn.cursor()
+            gone = [(nid,) for nid in remove]
+            cursor.executemany("DELETE FROM cards WHERE nid = ?", gone)
+            cursor.executemany("DELETE FROM notes WHERE id = ?", gone)
+            fresh = sqlite3.connect(":memory:")
+            _write_col(fresh.cursor(), pairs)
+            decks, models = fresh.execute("SELECT decks, models FROM col").fetchone()
+            fresh.close()
+            cursor.execute("UPDATE col SET decks = ?, models = ?", (decks, models))
+            _renumber(cursor, ids)
+            by_deck = sorted(range(len(add)), key=lambda i: add[i].card.deck)
+            _insert(cursor, [add[i] for i in by_deck], ids)
+            conn.commit()
+        finally:
+            conn.close()
     except sqlite3.Error as exc:
         raise StaleCollection(str(exc)) from exc
 
@@ -208,32 +224,6 @@ def finish_apkg(db_path: Path, media: Iterable[MediaFile], out: Path) -> None:
     """The deck `out` from a collection and its media (see `_finish`)."""
     with tempfile.TemporaryDirectory(prefix="note2anki-") as work:
         _finish(db_path, media, out, Path(work))
-
-
-def _edit(
-    db_path: Path,
-    remove: Iterable[int],
-    add: Sequence[DeckNote],
-    pairs: Iterable[tuple[str, CardKind]],
-    ids: dict[int, list[int]],
-) -> None:
-    conn = sqlite3.connect(db_path)
-    try:
-        cursor = conn.cursor()
-        gone = [(nid,) for nid in remove]
-        cursor.executemany("DELETE FROM cards WHERE nid = ?", gone)
-        cursor.executemany("DELETE FROM notes WHERE id = ?", gone)
-        fresh = sqlite3.connect(":memory:")
-        _write_col(fresh.cursor(), pairs)
-        decks, models = fresh.execute("SELECT decks, models FROM col").fetchone()
-        fresh.close()
-        cursor.execute("UPDATE col SET decks = ?, models = ?", (decks, models))
-        _renumber(cursor, ids)
-        by_deck = sorted(range(len(add)), key=lambda i: add[i].card.deck)
-        _insert(cursor, [add[i] for i in by_deck], ids)
-        conn.commit()
-    finally:
-        conn.close()
 
 
 def _renumber(cursor: sqlite3.Cursor, ids: dict[int, list[int]]) -> None:
