@@ -66,6 +66,12 @@ class Config:
     #: where `build` writes the deck when `-o` is not given, relative to this file; empty means
     #: `<vault folder name>.apkg` in the current folder
     output: str = ""
+    #: notes larger than this many megabytes are skipped with an error (a pasted base64 image, an export
+    #: gone wrong); raise it for a vault that really has such notes
+    max_note_mb: int = 10
+    #: images on the web (`![](https://…)`) are shown as links, because Anki would fetch them every time a
+    #: card is shown (a tracker, a dead link, no network); `true` lets them load
+    remote_images: bool = False
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], origin: str) -> Config:
@@ -87,6 +93,10 @@ class Config:
             elif isinstance(default, bool):
                 if not isinstance(value, bool):
                     raise ConfigError(f"{origin}: `{key}` must be true or false")
+                values[key] = value
+            elif isinstance(default, int):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise ConfigError(f"{origin}: `{key}` must be a whole number of at least 1")
                 values[key] = value
             elif not isinstance(value, str):
                 raise ConfigError(f"{origin}: `{key}` must be a string")

@@ -23,7 +23,7 @@ from note2anki.config import Config
 from note2anki.export import multi_cards
 from note2anki.extract import extract
 from note2anki.model import DeckNote, Diagnostic, Severity, SourceFile, Vault
-from note2anki.parse import parse
+from note2anki.parse import parse, read_note
 from note2anki.render import MediaIndex, render
 
 #: below this many notes to read, a process pool costs more than it saves
@@ -46,18 +46,21 @@ class Sources:
 _RACY_NS = 2_000_000_000
 
 
-def _read(source: SourceFile) -> tuple[bytes | None, str]:
-    """The file's bytes (None when unreadable) and its trustworthy stamp (see Sources)."""
+def _read(source: SourceFile, config: Config) -> tuple[bytes | Diagnostic, str]:
+    """The file's bytes (or why they cannot be read) and its trustworthy stamp (see Sources)."""
     try:
         st = os.stat(source.path)
-        data = source.path.read_bytes()
     except OSError:
-        return None, ""  # parse reports it
-    mark = f"{st.st_size}:{st.st_mtime_ns}" if time.time_ns() - st.st_mtime_ns > _RACY_NS else ""
-    return data, mark
+        st = None
+    data = read_note(source, config.max_note_mb * 1_000_000)
+    if st is None or isinstance(data, Diagnostic) or time.time_ns() - st.st_mtime_ns <= _RACY_NS:
+        return data, ""
+    return data, f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def read_sources(vault: Vault, store: NoteCache | None, last: Manifest | None = None) -> Sources:
+def read_sources(
+    vault: Vault, config: Config, store: NoteCache | None, last: Manifest | None = None
+) -> Sources:
     """Keys of every note. A note whose size and modification time are those the last build recorded for
     it (`last`) keeps that build's key without being read again; the others are read and hashed."""
     fp = store.fingerprint if store is not None else ""
@@ -68,20 +71,36 @@ def read_sources(vault: Vault, store: NoteCache | None, last: Manifest | None = 
             keys.append(known[0])
             stats.append(known[1])
             continue
-        data, mark = _read(s)
+        data, mark = _read(s, config)
         keys.append(_key(fp, s.rel, data))
         stats.append(mark)
     return Sources(keys, stats)
 
 
-def _key(fingerprint: str, rel: str, data: bytes | None) -> str:
-    return note_key(fingerprint, rel, data) if fingerprint and data is not None else ""
+def _key(fingerprint: str, rel: str, data: bytes | Diagnostic) -> str:
+    return note_key(fingerprint, rel, data) if fingerprint and isinstance(data, bytes) else ""
 
 
 def process_note(
-    source: SourceFile, data: bytes | None, vault: Vault, config: Config, index: MediaIndex
+    source: SourceFile, data: bytes | Diagnostic, vault: Vault, config: Config, index: MediaIndex
 ) -> NoteResult:
-    """parse -> extract -> render for one note: its cards, its problems, and the images it looked up."""
+    """parse -> extract -> render for one note: its cards, its problems, and the images it looked up.
+    Never raises: an unexpected failure is this note's error, and the rest of the vault still builds."""
+    try:
+        return _process_note(source, data, vault, config, index)
+    except Exception as exc:  # a bug in note2anki or a library, on this note only
+        message = (
+            f"note2anki failed on this note ({type(exc).__name__}: {str(exc)[:200]}); the rest of the vault "
+            "was built. Please report this bug to note2anki's issue tracker with the note attached"
+        )
+        return NoteResult(
+            (), (Diagnostic(source.rel, None, "N2A099", Severity.ERROR, message),), readable=False
+        )
+
+
+def _process_note(
+    source: SourceFile, data: bytes | Diagnostic, vault: Vault, config: Config, index: MediaIndex
+) -> NoteResult:
     note, problems = parse(source, config, data=data)
     diagnostics = list(problems)
     if note is None:
@@ -114,7 +133,7 @@ def _compute(
     source: SourceFile, vault: Vault, config: Config, index: MediaIndex, fingerprint: str
 ) -> tuple[str, str, NoteResult]:
     """Read one note (once) and process it: its cache key, stamp and result."""
-    data, mark = _read(source)
+    data, mark = _read(source, config)
     return _key(fingerprint, source.rel, data), mark, process_note(source, data, vault, config, index)
 
 

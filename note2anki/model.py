@@ -49,6 +49,11 @@ class SourceFile:
     def title(self) -> str:
         return Path(self.rel).stem
 
+    @property
+    def root(self) -> Path:
+        """The vault folder the note was found in."""
+        return self.path.parents[self.rel.count("/")]
+
 
 @dataclass(frozen=True)
 class Vault:
@@ -57,6 +62,9 @@ class Vault:
     notes: tuple[SourceFile, ...]
     #: every non-note file, keyed by case-folded file name, for Obsidian-style lookup by name
     attachments: Mapping[str, tuple[str, ...]]
+    #: what the walk could not use (unreadable folders, badly named files, folder links), reported by
+    #: every command
+    problems: tuple[Diagnostic, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
+import errno
 import functools
+import os
+import re
+import stat
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -29,7 +34,14 @@ def _error(source: SourceFile, line: int | None, code: str, message: str) -> Dia
     return Diagnostic(source.rel, line, code, Severity.ERROR, message)
 
 
-def scalar_text(value: Any) -> str | None:
+#: frontmatter text used for a deck name or a tag is cut to this many characters
+MAX_VALUE = 200
+#: a list in the frontmatter is read this deep and this long (YAML aliases can make a small file hold a
+#: list of a billion items)
+_MAX_ITEMS, _MAX_DEPTH = 100, 4
+
+
+def scalar_text(value: Any, depth: int = 0) -> str | None:
     """Frontmatter values are typed YAML: dates, numbers, booleans and lists all become text."""
     if value is None:
         return None
@@ -38,19 +50,24 @@ def scalar_text(value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
-        parts = [scalar_text(v) for v in value]
+        if depth >= _MAX_DEPTH:
+            return None
+        parts = [scalar_text(v, depth + 1) for v in value[:_MAX_ITEMS]]
         return ", ".join(p for p in parts if p) or None
+    if isinstance(value, Mapping):
+        return None  # a nested mapping is no subject, textbook or tag
     text = str(value).strip()
     return text or None
 
 
-def _lookup(meta: Mapping[str, Any], keys: Iterable[str]) -> str | None:
+def _lookup(meta: Mapping[str, Any], keys: Iterable[str]) -> tuple[str, str] | None:
+    """(key as written, text) of the first key in `keys` that has a value."""
     wanted = {md.heading_key(k) for k in keys}
     for key, value in meta.items():
         if md.heading_key(str(key)) in wanted:
             text = scalar_text(value)
             if text:
-                return text
+                return str(key), text
     return None
 
 
@@ -58,7 +75,7 @@ def _frontmatter_tags(meta: Mapping[str, Any]) -> tuple[str, ...]:
     for key, value in meta.items():
         if md.heading_key(str(key)) == "tags":
             items = value if isinstance(value, list) else str(value or "").split(",")
-            return tuple(t for t in (scalar_text(i) for i in items) if t)
+            return tuple(t for t in (scalar_text(i, 1) for i in items[:_MAX_ITEMS]) if t)
     return ()
 
 
@@ -111,55 +128,163 @@ def _yaml_error_line(exc: yaml.YAMLError, split: _Split) -> int | None:
     return min(int(mark.line) + split.frontmatter_line, last)
 
 
-def parse(
-    source: SourceFile, config: Config, *, whole: bool = False, data: bytes | None = None
-) -> tuple[ParsedNote | None, list[Diagnostic]]:
-    """Read and parse one note. Only the sections that can hold cards are parsed (sections.py) unless
-    `whole`, which parses everything (the reference the section-only parse is tested against). `data` is the
-    file's bytes when the caller already read them."""
+class NoteTooLarge(Exception):
+    pass
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def read_note(source: SourceFile, max_bytes: int) -> bytes | Diagnostic:
+    """The note file's bytes, or the error that says why it is not read: a link (symlink) that loops,
+    dangles or leaves the vault, something that is not a regular file (a named pipe would block forever),
+    a file over `max_bytes`, or an error from the operating system."""
+    path = source.path
     try:
-        raw = source.path.read_bytes() if data is None else data
+        if path.is_symlink():
+            try:
+                real = path.resolve(strict=True)
+            except RuntimeError:  # Python < 3.13 reports a loop so
+                return _error(
+                    source, None, "N2A009", "the file is a link (symlink) that loops; fix or delete it"
+                )
+            if not real.is_relative_to(source.root):
+                return _error(
+                    source,
+                    None,
+                    "N2A009",
+                    "the file is a link (symlink) to a file outside the vault, which note2anki never reads; "
+                    "copy the note into the vault instead",
+                )
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                return _error(
+                    source,
+                    None,
+                    "N2A008",
+                    "this is not a regular file (a named pipe, a device or a socket) and is not read; "
+                    "remove it or rename it so that it does not end in .md",
+                )
+            data = b"" if info.st_size > max_bytes else f.read(max_bytes + 1)
+            if info.st_size > max_bytes or len(data) > max_bytes:
+                raise NoteTooLarge(max(info.st_size, len(data)))
+            return data
+    except NoteTooLarge as exc:
+        size = exc.args[0] / 1_000_000
+        return _error(
+            source,
+            None,
+            "N2A005",
+            f"the file is {size:,.1f} MB, over the {max_bytes // 1_000_000} MB limit for a note, so it is "
+            "not read; split it, remove pasted data (base64 images) or raise `max_note_mb` in note2anki.toml",
+        )
     except OSError as exc:
-        return None, [
-            _error(source, None, "N2A001", f"cannot read the file ({exc.strerror}); check its permissions")
-        ]
+        if exc.errno == errno.ELOOP:
+            return _error(source, None, "N2A009", "the file is a link (symlink) that loops; fix or delete it")
+        if exc.errno == errno.ENOENT and path.is_symlink():
+            return _error(
+                source,
+                None,
+                "N2A009",
+                f"the file is a link (symlink) to “{os.readlink(path)}”, which does not exist; fix or "
+                "delete it",
+            )
+        return _error(source, None, "N2A001", f"cannot read the file ({exc.strerror}); check its permissions")
+
+
+def decode(source: SourceFile, raw: bytes) -> tuple[str | None, list[Diagnostic]]:
+    """The note's text. UTF-8 (with or without a byte order mark) is read silently; UTF-16 and UTF-32
+    with a byte order mark are read too, with a warning, since Obsidian and git expect UTF-8."""
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError:
+                return None, [
+                    _error(
+                        source,
+                        None,
+                        "N2A002",
+                        f"the file starts like {encoding.upper()} but is not; re-save it as UTF-8",
+                    )
+                ]
+            warning = Diagnostic(
+                source.rel,
+                None,
+                "N2A006",
+                Severity.WARNING,
+                f"the file is saved as {encoding.upper()}; it is read, but Obsidian and git expect UTF-8, so "
+                "re-save it as UTF-8 in your editor",
+            )
+            return text.lstrip("\ufeff"), [warning]
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig"), []
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         return None, [
-            _error(source, line, "N2A002", "the file is not valid UTF-8; re-save it as UTF-8 in your editor")
+            _error(
+                source,
+                line,
+                "N2A002",
+                f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x} on this line); re-save it as "
+                "UTF-8 in your editor",
+            )
         ]
+
+
+def parse(
+    source: SourceFile, config: Config, *, whole: bool = False, data: bytes | Diagnostic | None = None
+) -> tuple[ParsedNote | None, list[Diagnostic]]:
+    """Read and parse one note. Only the sections that can hold cards are parsed (sections.py) unless
+    `whole`, which parses everything (the reference the section-only parse is tested against). `data` is the
+    file's bytes (or why they could not be read) when the caller already read them."""
+    raw = read_note(source, config.max_note_mb * 1_000_000) if data is None else data
+    if isinstance(raw, Diagnostic):
+        return None, [raw]
+    text, problems = decode(source, raw)
+    if text is None:
+        return None, problems
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     split = split_frontmatter(text)
     meta: Mapping[str, Any] = {}
     if split.frontmatter is not None:
         try:
             loaded = _YAML.load(split.frontmatter, Loader=_LOADER)
-        except yaml.YAMLError as exc:
-            reason = str(getattr(exc, "problem", None) or exc).strip()
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+            # not only YAML syntax: `date: 2024-13-45` fails in the date constructor, deep nesting in Python
+            reason = str(getattr(exc, "problem", None) or exc).strip() or type(exc).__name__
             return None, [
+                *problems,
                 _error(
                     source,
-                    _yaml_error_line(exc, split),
+                    _yaml_error_line(exc, split)
+                    if isinstance(exc, yaml.YAMLError)
+                    else split.frontmatter_line,
                     "N2A003",
-                    f"the frontmatter is not valid YAML ({reason}); fix the YAML between the `---` lines "
-                    "(quote values that contain `:` or `#`)",
-                )
+                    f"the frontmatter is not valid YAML ({reason[:200]}); fix the YAML between the `---` "
+                    "lines (quote values that contain `:` or `#`)",
+                ),
             ]
         if isinstance(loaded, Mapping):
             meta = loaded
         elif loaded is not None:
             return None, [
+                *problems,
                 _error(
                     source,
                     split.frontmatter_line,
                     "N2A004",
                     "the frontmatter is not a set of `key: value` lines; rewrite it as such",
-                )
+                ),
             ]
     body, unclosed = strip_hidden(split.body)
-    problems: list[Diagnostic] = []
     if unclosed is not None:
         problems.append(
             Diagnostic(
@@ -172,17 +297,88 @@ def parse(
             )
         )
     body = md.normalize_indentation(body)
+
+    def check_limits(chunk: str, first_line: int) -> None:
+        for line, message in limits(chunk):
+            problems.append(
+                Diagnostic(
+                    source.rel, split.body_line + first_line + line, "N2A207", Severity.WARNING, message
+                )
+            )
+
     if whole:
+        check_limits(body, 0)
         blocks = md.parse_blocks(body)
     else:
-        blocks = parse_for_cards(body, functools.partial(heading_role, config), CARD_ROLES)
+        blocks = parse_for_cards(body, functools.partial(heading_role, config), CARD_ROLES, check_limits)
+    subject = _value(source, split, _lookup(meta, config.subject_keys), problems)
+    textbook = _value(source, split, _lookup(meta, config.textbook_keys), problems)
     note_meta = NoteMeta(
-        subject=_nfc(_lookup(meta, config.subject_keys)),
-        textbook=_nfc(_lookup(meta, config.textbook_keys)),
-        tags=_frontmatter_tags(meta),
+        subject=_nfc(subject),
+        textbook=_nfc(textbook),
+        tags=tuple(t[:MAX_VALUE] for t in _frontmatter_tags(meta)),
         topics=_topic_links(blocks),
     )
     return ParsedNote(source, note_meta, split.body, split.body_line, tuple(blocks)), problems
+
+
+def _value(
+    source: SourceFile, split: _Split, found: tuple[str, str] | None, problems: list[Diagnostic]
+) -> str | None:
+    """A frontmatter value for a deck name or tag, cut (with a warning) when it is absurdly long."""
+    if found is None:
+        return None
+    key, text = found
+    if len(text) <= MAX_VALUE:
+        return text
+    problems.append(
+        Diagnostic(
+            source.rel,
+            split.frontmatter_line,
+            "N2A207",
+            Severity.WARNING,
+            f"the value of `{key[:40]}` is {len(text):,} characters long; only the first {MAX_VALUE} are "
+            "used for the deck name and tags (shorten it)",
+        )
+    )
+    return text[:MAX_VALUE].strip()
+
+
+#: mistune reads lists and quotes this deep; deeper levels become plain text
+MAX_NESTING = 20
+#: a line this long is still read, but slowly: it is reported
+MAX_LINE = 100_000
+_LONG_LINE = re.compile(rf"[^\n]{{{MAX_LINE}}}")
+_DEEP = re.compile(
+    rf"^(?:[ \t]{{{4 * MAX_NESTING}}}|[ \t]*(?:>[ \t]*|(?:[-*+]|\d{{1,9}}[.)])[ \t]+){{{MAX_NESTING}}})",
+    re.MULTILINE,
+)
+
+
+def limits(text: str) -> list[tuple[int, str]]:
+    """(0-based line, message) for each line of `text` past the limits on nesting and line length."""
+    found = []
+    m = _DEEP.search(text)
+    if m is not None:
+        found.append(
+            (
+                text.count("\n", 0, m.start()),
+                f"lists or quotes nested more than {MAX_NESTING} levels deep start here; the deeper levels "
+                "are shown as plain text (flatten the nesting)",
+            )
+        )
+    m = _LONG_LINE.search(text)
+    if m is not None:
+        end = text.find("\n", m.start())
+        length = (len(text) if end < 0 else end) - text.rfind("\n", 0, m.start()) - 1
+        found.append(
+            (
+                text.count("\n", 0, m.start()),
+                f"this line is {length:,} characters long; it is read, but slowly (over {MAX_LINE:,} "
+                "characters): split it into paragraphs",
+            )
+        )
+    return found
 
 
 def _nfc(text: str | None) -> str | None:

@@ -67,16 +67,33 @@ def run(
     vault = discover(root, config)
     if only is not None:
         vault = dataclasses.replace(vault, notes=tuple(n for n in vault.notes if n.rel in only))
+    result = _run(vault, config, out, frozen, split, progress, jobs, cache)
+    if not vault.problems or only is not None:
+        return result
+    diagnostics = sorted({*vault.problems, *result.diagnostics}, key=_order)
+    return dataclasses.replace(result, diagnostics=tuple(diagnostics))
+
+
+def _run(
+    vault: Vault,
+    config: Config,
+    out: Path | None,
+    frozen: bool,
+    split: str | None,
+    progress: Callable[[int, int], None] | None,
+    jobs: int | None,
+    cache: bool,
+) -> BuildResult:
     store = NoteCache(vault, config, writable=out is not None) if cache else None
     if out is None:
-        sources = read_sources(vault, store)
+        sources = read_sources(vault, config, store)
         return _result(vault, read_notes(vault, config, sources, store, progress=progress, jobs=jobs))
 
     state_path = vault.root / state.STATE_FILE
     last = LastBuild(vault, store.fingerprint, {"out": str(out.resolve()), "split": split}) if store else None
     old_bytes = state.read_bytes(state_path)
     manifest = last.load(old_bytes) if last is not None else None
-    sources = read_sources(vault, store, manifest)
+    sources = read_sources(vault, config, store, manifest)
     if last is not None and manifest is not None:
         index = MediaIndex(vault)
         changed, removed = changes(manifest, vault, sources, index)

@@ -68,8 +68,20 @@ _CLEANER = nh3.Cleaner(
 )
 
 
-def sanitize(fragment: str) -> str:
-    return clean_text(_CLEANER.clean(fragment))
+#: an <img> in raw HTML whose source is on the web (`https://…`, `//host/…`): Anki would fetch it
+_REMOTE_IMG = re.compile(r'<img\b[^>]*?\ssrc="(?:[a-zA-Z][a-zA-Z0-9+.-]*:|//)[^"]*"[^>]*>')
+_SRC = re.compile(r'\ssrc="[^"]*"')
+
+
+def sanitize(fragment: str, remote_images: bool = False) -> str:
+    """The fragment with only allowed tags, attributes and URL schemes (see _ALLOWED_ATTRIBUTES), without
+    remote image loads (unless `remote_images`) and with Anki's `[sound:` tags made inert."""
+    out = _CLEANER.clean(fragment)
+    if not remote_images and "<img" in out:  # nh3 writes attributes as name="value": one form to match
+        out = _REMOTE_IMG.sub(lambda m: _SRC.sub("", m.group()), out)
+    if "[sound:" in out:  # Anki plays `[sound:file]` in any field; text about it stays text
+        out = out.replace("[sound:", "[sound&#58;")
+    return clean_text(out)
 
 
 def clean_text(text: str) -> str:
@@ -88,11 +100,15 @@ class MediaIndex:
         self.vault = vault
         self.files = frozenset(rel for rels in vault.attachments.values() for rel in rels)
         self._named: dict[str, MediaFile | None] = {}
+        #: attachments that are links (symlinks) to files outside the vault: never read
+        self.outside: set[str] = set()
 
     def find(self, target: str, note_rel: str) -> str | None:
         """Vault-relative path of `target` as linked from note `note_rel`, or None."""
+        if outside(target, note_rel):
+            return None
         target = target.strip().replace("\\", "/")
-        if not target or target.startswith("/") or re.match(r"^[a-zA-Z]:", target):
+        if not target:
             return None
         note_dir = posixpath.dirname(note_rel)
         for base in (note_dir, ""):
@@ -118,17 +134,31 @@ class MediaIndex:
     def _make(self, rel: str) -> MediaFile | None:
         path = self.vault.root / rel
         try:
-            real = path.resolve()
+            real = path.resolve(strict=True)
             if not real.is_relative_to(self.vault.root):  # a symlink that leaves the vault
+                self.outside.add(rel)
+                return None
+            if not real.is_file() or real.stat().st_size > MAX_MEDIA_BYTES:
                 return None
             digest = hashlib.sha256(real.read_bytes()).hexdigest()[:12]
-        except OSError:
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
             return None
-        p = PurePosixPath(rel)
-        stem = re.sub(r"[^\w.-]+", "_", p.stem, flags=re.UNICODE).strip("._") or "media"
-        # Content-addressed: two `image 1.png` in different folders never collide, a changed image gets a
-        # new name (so it arrives), an unchanged one keeps its name.
-        return MediaFile(path=real, name=f"{stem}-{digest}{p.suffix.lower()}")
+        return MediaFile(path=real, name=media_name(rel, digest))
+
+
+#: an image larger than this is not packaged (Anki's own limit for a media file is 100 MB)
+MAX_MEDIA_BYTES = 100_000_000
+
+
+def media_name(rel: str, digest: str) -> str:
+    """The file's name inside the deck: NFC, only letters, digits, `.`, `-` and `_`, at most 60 characters
+    of the original name, no leading dot, and the content hash. Content-addressed: two `image 1.png` in
+    different folders never collide, a changed image gets a new name (so it arrives), an unchanged one keeps
+    its name."""
+    p = PurePosixPath(unicodedata.normalize("NFC", rel))
+    stem = re.sub(r"[^\w.-]+", "_", p.stem).strip("._")[:60].strip("._") or "media"
+    suffix = p.suffix.lower() if p.suffix.lower() in IMAGE_SUFFIXES else ""
+    return f"{stem}-{digest}{suffix}"
 
 
 def obsidian_url(vault: str, file: str) -> str:
@@ -140,9 +170,33 @@ def vault_name(vault: Vault, config: Config) -> str:
     return config.obsidian_vault or vault.name
 
 
+_DRIVE = re.compile(r"^[a-zA-Z]:[\\/]")
+
+
+def outside(target: str, note_rel: str) -> str:
+    """Why a file reference in note `note_rel` points outside the vault, or "" when it does not."""
+    target = target.strip().replace("\\", "/")
+    if target.lower().startswith("file:"):
+        return "a file:// URL"
+    if target.startswith(("/", "~")) or _DRIVE.match(target):
+        return "an absolute path"
+    path = posixpath.normpath(posixpath.join(posixpath.dirname(note_rel), target))
+    if path == ".." or path.startswith("../"):
+        return "a `..` path that climbs out of the vault"
+    return ""
+
+
 class _Renderer:
-    def __init__(self, card: Card, media: MediaIndex, vault: str, lookups: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        card: Card,
+        media: MediaIndex,
+        vault: str,
+        lookups: list[tuple[str, str]],
+        remote_images: bool = False,
+    ) -> None:
         self.card = card
+        self.remote_images = remote_images
         self.index = media
         self.vault = vault
         self.media: dict[str, MediaFile] = {}
@@ -154,19 +208,32 @@ class _Renderer:
         self.diagnostics.append(Diagnostic(rel, self.card.line, code, Severity.WARNING, message))
 
     def resolve(self, target: str) -> str | None:
-        """The deck media name for a local file reference, or None (warned) when it cannot be packaged."""
-        rel = self.index.find(target, self.card.note.source.rel)
+        """The deck media name for a local file reference, or None (warned) when it cannot be packaged:
+        not found, not an image, or outside the vault (an absolute path, `..` past the vault's root, a
+        `file://` URL, a link to a file outside), which is never read."""
+        note_rel = self.card.note.source.rel
+        where = outside(target, note_rel)
+        rel = None if where else self.index.find(target, note_rel)
         found = self.index.media(rel) if rel is not None else None
         self.lookups.append((target, rel if found is not None and rel is not None else ""))
-        if found is None:
+        if found is not None:
+            self.media[found.name] = found
+            return found.name
+        if rel is not None and rel in self.index.outside:
+            where = "a link (symlink) to a file outside the vault"
+        if where:
+            self.warn(
+                "N2A302",
+                f"“{target}” points outside the vault ({where}); note2anki never reads or packages such "
+                "files, so the card is kept without it (copy the file into the vault and link that)",
+            )
+        else:
             self.warn(
                 "N2A301",
                 f"image “{target}” not found in the vault; the card is kept without it "
                 "(add the file to the vault or fix the name)",
             )
-            return None
-        self.media[found.name] = found
-        return found.name
+        return None
 
     def _token(self, tok: Token) -> Token:
         t = md.kind(tok)
@@ -184,16 +251,47 @@ class _Renderer:
             if target and not target.startswith("#"):
                 return {**tok, "attrs": {**tok["attrs"], "href": obsidian_url(self.vault, target)}}
         elif t == "image":
-            url = str(md.attr(tok, "url", ""))
-            if not urlsplit(url).scheme:
-                name = self.resolve(unquote(url))
-                if name is None:
-                    return {"type": "text", "raw": md.plain_text(md.children(tok)) or url}
-                return {**tok, "attrs": {**tok["attrs"], "url": name}}
+            return self._image(tok)
         return tok
 
+    def _image(self, tok: Token) -> Token:
+        """`![alt](url)`: a vault image is packaged; a web image is a link unless `remote_images`; pasted
+        data and anything else become the alt text."""
+        url = str(md.attr(tok, "url", ""))
+        alt = {"type": "text", "raw": md.plain_text(md.children(tok)) or url}
+        scheme = urlsplit(url).scheme.lower() if not _DRIVE.match(url) else ""
+        if scheme in ("http", "https") or url.startswith("//"):
+            if self.remote_images:
+                return tok
+            self.warn(
+                "N2A303",
+                f"image “{url[:200]}” is on the web; it is shown as a link, because Anki would fetch it "
+                "each time the card is shown (set `remote_images = true` in note2anki.toml to load it)",
+            )
+            return {"type": "link", "attrs": {"url": url}, "children": md.children(tok) or [alt]}
+        if scheme == "data":
+            self.warn(
+                "N2A303",
+                "an image pasted as `data:` text is not shown; save it as a file in the vault and link that",
+            )
+            return alt
+        if scheme and scheme != "file":
+            return alt  # javascript:, mailto: ... never an image
+        target = unquote(url)
+        if not scheme and PurePosixPath(target.split("#", 1)[0]).suffix.lower() not in IMAGE_SUFFIXES:
+            self.warn(
+                "N2A301",
+                f"“{target[:200]}” is not an image note2anki can show ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+                "the card keeps its text (link it with [text](…) instead)",
+            )
+            return alt
+        name = self.resolve(target)
+        if name is None:
+            return alt
+        return {**tok, "attrs": {**tok["attrs"], "url": name}}
+
     def html(self, tokens: Iterable[Token]) -> str:
-        return sanitize(md.to_html(md.map_tokens(tokens, self._token))).strip()
+        return sanitize(md.to_html(md.map_tokens(tokens, self._token)), self.remote_images).strip()
 
     def fields(self) -> tuple[str, ...]:
         """The note type's fields, in its order (export.py: CUE_MODEL, SUMMARY_MODEL, CLOZE_MODEL)."""
@@ -311,7 +409,9 @@ def render(
 ) -> tuple[RenderedCard, list[Diagnostic]]:
     """The card's fields, deck, tags and media. Every image lookup is appended to `lookups` as (link as
     written, vault path found or "") so a cached card can be checked against the vault later."""
-    r = _Renderer(card, media, vault_name(vault, config), [] if lookups is None else lookups)
+    r = _Renderer(
+        card, media, vault_name(vault, config), [] if lookups is None else lookups, config.remote_images
+    )
     meta = card.note.meta
     rendered = RenderedCard(
         kind=card.kind,

@@ -30,19 +30,32 @@ _MARKUP_WITH_LETTERS = re.compile(r"\]\(|\[\[|<|\\|`|\$")
 _LINES_THAT_MATTER = re.compile(r"^(?:[ \t]*(?:`{3,}|~{3,})|#| {1,3}#| {0,3}(?:=+|-+)[ \t]*$)", re.MULTILINE)
 
 
-def parse_for_cards(text: str, role_of: RoleOf, card_roles: frozenset[str]) -> list[Token]:
+#: called with each piece of text given to the parser and the index of its first line in the note body
+Inspect = Callable[[str, int], None]
+
+
+def parse_for_cards(
+    text: str, role_of: RoleOf, card_roles: frozenset[str], inspect: Inspect | None = None
+) -> list[Token]:
     """Block tokens of `text` (a note body), with every section that is not one of `card_roles` (and
-    everything after the first paragraph that precedes the first template heading) left out."""
+    everything after the first paragraph that precedes the first template heading) left out. `inspect`
+    sees exactly the text that is parsed (parse.py checks its limits there)."""
+
+    def blocks(chunk: str, first_line: int) -> list[Token]:
+        if inspect is not None:
+            inspect(chunk, first_line)
+        return md.parse_blocks(chunk)
+
     plan = _plan(text, role_of)
     if plan is None:
-        return md.parse_blocks(text)
+        return blocks(text, 0)
     lines, marks = plan
     first = marks[0][0] if marks else len(lines)
-    tokens = md.parse_blocks("\n".join(lines[: _first_paragraph_end(lines, first)]))
+    tokens = blocks("\n".join(lines[: _first_paragraph_end(lines, first)]), 0)
     for n, (start, role) in enumerate(marks):
         if role in card_roles:
             end = marks[n + 1][0] if n + 1 < len(marks) else len(lines)
-            tokens.extend(md.parse_blocks("\n".join(lines[start:end])))
+            tokens.extend(blocks("\n".join(lines[start:end]), start))
     return tokens
 
 
