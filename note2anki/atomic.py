@@ -5,17 +5,27 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+#: a temporary file this old was left by a build that was killed: the next write of the same file removes it
+STALE_SECONDS = 60
+
 
 @contextlib.contextmanager
-def atomic_write(path: Path, durable: bool = True) -> Iterator[BinaryIO]:
-    """Yield a binary file in `path`'s folder; on success it replaces `path`, on any failure it is removed
-    and `path` is left as it was. OSError propagates for the caller to explain. `durable=False` skips the
-    flush to disk (for cache files, which are checked when read and cheap to lose)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def atomic_write(path: Path, durable: bool = True, tmp_dir: Path | None = None) -> Iterator[BinaryIO]:
+    """Yield a binary file in `tmp_dir` (default: `path`'s folder; it must be on the same file system);
+    on success it replaces `path`, on any failure it is removed and `path` is left as it was. OSError
+    propagates for the caller to explain. `durable=False` skips the flush to disk (for cache files, which
+    are checked when read and cheap to lose). A build killed mid-write (no chance to clean up) leaves only
+    its temporary file, which the next durable write of `path` removes."""
+    folder = tmp_dir or path.parent
+    prefix = f".{path.name}."
+    if durable:
+        _remove_stale(folder, prefix)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -26,3 +36,13 @@ def atomic_write(path: Path, durable: bool = True) -> Iterator[BinaryIO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _remove_stale(folder: Path, prefix: str) -> None:
+    cutoff = time.time() - STALE_SECONDS
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.name.startswith(prefix) and entry.name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.path)

@@ -17,7 +17,7 @@ import json
 import os
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import note2anki
@@ -25,7 +25,23 @@ from note2anki.atomic import atomic_write
 from note2anki.config import Config
 from note2anki.model import CardKind, Diagnostic, MediaFile, RenderedCard, Severity, Vault
 
-CACHE_DIR = ".note2anki/cache"
+PRIVATE_DIR = ".note2anki"
+CACHE_DIR = f"{PRIVATE_DIR}/cache"
+_GITIGNORE = "# Written by note2anki: its cache and temporary files. Never commit them.\n*\n"
+
+
+def private_dir(root: Path, sub: str) -> Path:
+    """`.note2anki/<sub>` in the vault at `root`, created with a `.gitignore` that keeps all of
+    `.note2anki/` out of git. Raises OSError when it cannot be created."""
+    base = root / PRIVATE_DIR
+    folder = base / sub
+    folder.mkdir(parents=True, exist_ok=True)
+    ignore = base / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text(_GITIGNORE, encoding="utf-8")
+    return folder
+
+
 FORMAT = 1
 _LIBRARIES = ("mistune", "nh3", "pygments", "pyyaml", "python-frontmatter", "genanki")
 
@@ -88,6 +104,7 @@ class NoteCache:
     """Read (and, when `writable`, write) cache entries of one vault under one fingerprint."""
 
     def __init__(self, vault: Vault, config: Config, writable: bool) -> None:
+        self.root = vault.root
         self.folder = vault.root / CACHE_DIR / "notes"
         self.fingerprint = fingerprint(config, vault)
         self.writable = writable
@@ -113,7 +130,8 @@ class NoteCache:
         data = {"format": FORMAT, "key": key, **_data(result, root)}
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.parent.is_dir():
+                private_dir(self.root, str(path.parent.relative_to(self.root / PRIVATE_DIR)))
             with atomic_write(path, durable=False) as f:
                 f.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
         except OSError:
@@ -156,6 +174,15 @@ def _card_data(card: RenderedCard, root: Path) -> dict[str, Any]:
     }
 
 
+def _inside(root: Path, rel: object) -> Path:
+    """`root / rel` for a vault path read from a cache entry; an entry pointing elsewhere (a tampered
+    cache in a shared vault) is refused, so a cache can never make a build read outside the vault."""
+    path = PurePosixPath(str(rel))
+    if path.is_absolute() or ".." in path.parts or "\\" in str(rel) or ":" in str(rel)[:2]:
+        raise ValueError(f"cache entry names a file outside the vault: {rel!r}")
+    return root / path
+
+
 def _result(data: dict[str, Any], root: Path) -> NoteResult:
     cards = []
     shared: dict[str, str] = {}  # the note's cards repeat subject, textbook, title, deck: one copy each
@@ -171,7 +198,7 @@ def _result(data: dict[str, Any], root: Path) -> NoteResult:
                 deck=shared.setdefault(str(c["deck"]), str(c["deck"])),
                 tags=tuple(shared.setdefault(str(t), str(t)) for t in c["tags"]),
                 subject=c["subject"],
-                media=tuple(MediaFile(path=root / rel, name=str(name)) for rel, name in c["media"]),
+                media=tuple(MediaFile(path=_inside(root, rel), name=str(name)) for rel, name in c["media"]),
                 content_hash=str(content),
                 answer_hash=str(answer),
                 excerpt=str(excerpt),

@@ -18,8 +18,9 @@ import click
 
 from note2anki import __version__, listing
 from note2anki import check as check_module
+from note2anki.atomic import atomic_write
 from note2anki.config import CONFIG_FILE, ConfigError, Workspace, workspace
-from note2anki.export import ExportError
+from note2anki.export import ExportError, OutputRefused
 from note2anki.model import BuildResult, CardKind
 from note2anki.pipeline import FrozenStateError, run
 from note2anki.precommit import notes_in_vault, unstaged
@@ -154,11 +155,27 @@ def build(
     """
     ws = _workspace(vault, config_path, deck=deck)
     out = output or ws.default_output
+    if report_path is not None:
+        _check_report_path(report_path, ws.vault)
     result = _build(ws, out, split=split, frozen=frozen, quiet=quiet, jobs=jobs, cache=not no_cache)
     if result.report is not None and report_path is not None:
         data = {"cards": result.card_total, **result.report.to_json()}
-        report_path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        try:
+            with atomic_write(report_path) as f:
+                f.write((json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode())
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {report_path} ({exc.strerror or exc})") from exc
     sys.exit(EXIT_PROBLEMS if result.errors else EXIT_OK)
+
+
+def _check_report_path(path: Path, vault: Path) -> None:
+    """The report goes where the deck may go: never inside the vault, never over a note."""
+    target = path.resolve()
+    if target.is_relative_to(vault.resolve()) or target.suffix.lower() == ".md":
+        raise click.UsageError(
+            f"--report {path}: note2anki writes nothing inside the vault or over a note but its state "
+            "file and cache; write the report outside the vault"
+        )
 
 
 def _build(
@@ -183,6 +200,8 @@ def _build(
                 jobs=jobs,
                 cache=cache,
             )
+        except OutputRefused as exc:
+            raise click.UsageError(str(exc)) from exc
         except (ExportError, StateError, FrozenStateError) as exc:
             raise click.ClickException(str(exc)) from exc
     _report(result, quiet)

@@ -135,7 +135,10 @@ def workspace(vault: Path | None, config_path: Path | None, cwd: Path | None = N
         config = load_config(vault, config_path)
         found = config_path or vault / CONFIG_FILE
         base = found.parent if found.is_file() else vault
-    output = base / config.output if config.output else cwd / f"{vault.resolve().name}.apkg"
+    root = vault.resolve()
+    # never into the vault itself (pipeline refuses that): next to it when run from inside it
+    here = root.parent if cwd.resolve().is_relative_to(root) else cwd
+    output = base / config.output if config.output else here / f"{root.name}.apkg"
     return Workspace(vault=vault, config=config, default_output=output)
 
 

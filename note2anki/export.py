@@ -255,9 +255,52 @@ def _finish(db_path: Path, media: Iterable[MediaFile], out: Path, work: Path) ->
             _add_file(zf, "collection.anki2", final)
             _add(zf, "media", json.dumps({str(i): m.name for i, m in enumerate(files)}).encode())
             for i, m in enumerate(files):
-                _add(zf, str(i), m.path.read_bytes())
+                _add(zf, str(i), _media_bytes(m))
     except OSError as exc:
         raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from exc
+
+
+def _media_bytes(media: MediaFile) -> bytes:
+    try:
+        return media.path.read_bytes()
+    except OSError as exc:
+        raise ExportError(
+            f"cannot read the image {media.path} ({exc.strerror or exc}); it changed during the build, so "
+            "build again"
+        ) from exc
+
+
+class OutputRefused(ExportError):
+    """The deck path given would put the deck where it must not go; nothing was written."""
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def check_output(out: Path, vault_root: Path) -> None:
+    """Refuse a deck path inside the vault (the deck would be synced and committed with the notes, or
+    overwrite one) or one that would replace something that is not an Anki deck."""
+    target, root = out.resolve(), vault_root.resolve()
+    if target.is_relative_to(root):
+        raise OutputRefused(
+            f"{out} is inside the vault {root}; note2anki writes nothing there but its state file and cache, "
+            f"so the deck is never synced, committed or written over a note. Write it outside the vault, "
+            f"for example -o {root.parent / (root.name + '.apkg')}"
+        )
+    if not target.exists():
+        return
+    if not target.is_file():
+        raise OutputRefused(f"{out} exists and is not a file; give the deck a file name such as deck.apkg")
+    try:
+        with target.open("rb") as f:
+            head = f.read(len(_ZIP_MAGIC))
+    except OSError as exc:
+        raise OutputRefused(f"cannot read {out} ({exc.strerror or exc}); choose another deck path") from exc
+    if head and head != _ZIP_MAGIC:
+        raise OutputRefused(
+            f"{out} exists and is not an Anki deck (.apkg), so note2anki will not overwrite it; choose "
+            "another name or delete it first"
+        )
 
 
 def _add_file(zf: zipfile.ZipFile, name: str, path: Path) -> None:

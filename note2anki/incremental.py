@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from note2anki.atomic import atomic_write
-from note2anki.cache import CACHE_DIR, FORMAT, MediaDep, NoteCache, NoteResult, note_key, stamp
+from note2anki.cache import (
+    CACHE_DIR,
+    FORMAT,
+    MediaDep,
+    NoteCache,
+    NoteResult,
+    note_key,
+    private_dir,
+    stamp,
+)
 from note2anki.config import Config
 from note2anki.export import multi_cards
 from note2anki.extract import extract
@@ -458,7 +467,7 @@ class LastBuild:
             "images": images,
         }
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.vault.root, "cache")
             with atomic_write(self.path, durable=False) as f:
                 f.write(json.dumps(data, ensure_ascii=False).encode())
         except OSError:

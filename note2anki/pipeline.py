@@ -21,6 +21,7 @@ from note2anki.export import (
     StaleCollection,
     build_time,
     card_ids,
+    check_output,
     finish_apkg,
     update_collection,
     write_apkg,
@@ -84,6 +85,8 @@ def _run(
     jobs: int | None,
     cache: bool,
 ) -> BuildResult:
+    if out is not None:
+        check_output(out, vault.root)
     store = NoteCache(vault, config, writable=out is not None) if cache else None
     if out is None:
         sources = read_sources(vault, config, store)
@@ -135,7 +138,10 @@ def _run(
         last.forget()  # until this build has finished
     kept = last is not None and split is None
     outputs = []
-    for path, group in _decks(notes, out, split, vault.name):
+    decks = _decks(notes, out, split, vault.name)
+    for path, _ in decks:
+        check_output(path, vault.root)
+    for path, group in decks:
         write_apkg(group, path, keep=last.collection if kept and last is not None else None)
         outputs.append(path)
     changed_state = state.write_state(state_path, data, old_bytes if old_bytes else None)

@@ -26,6 +26,7 @@ from pathlib import Path
 import genanki
 
 from note2anki.atomic import atomic_write
+from note2anki.cache import private_dir
 from note2anki.markdown import heading_key
 from note2anki.model import CardKind, DeckNote, RenderedCard
 
@@ -219,7 +220,11 @@ def write_state(path: Path, data: bytes, current: bytes | None = None) -> bool:
     except OSError:
         pass
     try:
-        with atomic_write(path) as f:
+        tmp_dir: Path | None = private_dir(path.parent, "tmp")  # a killed build leaves nothing in sight
+    except OSError:
+        tmp_dir = None
+    try:
+        with atomic_write(path, tmp_dir=tmp_dir) as f:
             f.write(data)
     except OSError as exc:
         raise StateError(f"{path}: cannot write the card state file ({exc.strerror or exc})") from exc

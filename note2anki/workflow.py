@@ -9,7 +9,9 @@ from __future__ import annotations
 from note2anki import __version__
 
 WORKFLOW_PATH = ".github/workflows/anki.yml"
-DECK = "anki-deck.apkg"
+#: the deck is built outside the checkout (note2anki never writes a deck into the vault)
+DECK = '"$RUNNER_TEMP/anki-deck.apkg"'
+DECK_PATH = "${{ runner.temp }}/anki-deck.apkg"
 
 _TEMPLATE = """\
 # Written by `note2anki init-ci`. Rebuilds the Anki deck on every push and pull request, uploads it as the
@@ -41,7 +43,7 @@ jobs:
         uses: actions/upload-artifact@v4
         with:
           name: anki-deck
-          path: {deck}
+          path: {deck_path}
       - name: Attach deck to the release
         if: startsWith(github.ref, 'refs/tags/')
         env:
@@ -56,5 +58,8 @@ def workflow(install: str | None = None, vault: str = ".") -> str:
     """The workflow text; `install` is the pip requirement (default: this version of note2anki)."""
     spec = install or f"note2anki=={__version__}"
     return _TEMPLATE.format(
-        install=f'python -m pip install "{spec}"', vault=f"{vault} " if vault else "", deck=DECK
+        install=f'python -m pip install "{spec}"',
+        vault=f"{vault} " if vault else "",
+        deck=DECK,
+        deck_path=DECK_PATH,
     )

@@ -34,7 +34,7 @@ def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def note2anki_command(line: str) -> list[str]:
     """A workflow `run:` line, run with this interpreter's note2anki."""
-    words = shlex.split(line)
+    words = [os.path.expandvars(w) for w in shlex.split(line)]
     assert words[0] == "note2anki"
     return [sys.executable, "-m", "note2anki", *words[1:]]
 
@@ -43,6 +43,7 @@ def test_init_ci_workflow_runs_locally(tmp_path: Path, monkeypatch: pytest.Monke
     repo = tmp_path / "vault-repo"
     shutil.copytree(ROOT / "samples", repo)
     monkeypatch.chdir(repo)
+    monkeypatch.setenv("RUNNER_TEMP", str(tmp_path / "runner"))
     result = CliRunner().invoke(cli, ["init-ci"])
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() == str(repo / ".github/workflows/anki.yml")
@@ -53,7 +54,7 @@ def test_init_ci_workflow_runs_locally(tmp_path: Path, monkeypatch: pytest.Monke
     flow = yaml.safe_load((repo / ".github/workflows/anki.yml").read_text(encoding="utf-8"))
     steps = {s.get("name", s.get("uses")): s for s in flow["jobs"]["deck"]["steps"]}
     assert steps["Install note2anki"]["run"].startswith('python -m pip install "note2anki==')
-    assert steps["Upload deck"]["with"]["path"] == "anki-deck.apkg"
+    assert steps["Upload deck"]["with"]["path"] == "${{ runner.temp }}/anki-deck.apkg"
     assert "startsWith(github.ref, 'refs/tags/')" in steps["Attach deck to the release"]["if"]
 
     check = subprocess.run(
@@ -68,7 +69,7 @@ def test_init_ci_workflow_runs_locally(tmp_path: Path, monkeypatch: pytest.Monke
     assert build.stdout == ""
     col = AnkiCollection(tmp_path / "anki")
     try:
-        assert col.import_deck(repo / "anki-deck.apkg").new == 42
+        assert col.import_deck(tmp_path / "runner" / "anki-deck.apkg").new == 42
     finally:
         col.close()
 

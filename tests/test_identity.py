@@ -311,7 +311,7 @@ def test_failed_write_leaves_previous_deck_intact(write_vault, tmp_path: Path) -
     card = good.cards[0]
     gone = MediaFile(path=tmp_path / "vanished.png", name="vanished-0.png")
     broken = [DeckNote(card=type(card)(**{**card.__dict__, "media": (gone,)}), guid="g", nid=1, mod=1)]
-    with pytest.raises(ExportError, match="cannot write"):
+    with pytest.raises(ExportError, match="cannot read the image"):
         write_apkg(broken, out)
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
