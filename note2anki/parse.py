@@ -36,28 +36,37 @@ def _error(source: SourceFile, line: int | None, code: str, message: str) -> Dia
 
 #: frontmatter text used for a deck name or a tag is cut to this many characters
 MAX_VALUE = 200
-#: a list in the frontmatter is read this deep and this long (YAML aliases can make a small file hold a
-#: list of a billion items)
-_MAX_ITEMS, _MAX_DEPTH = 100, 4
+#: at most this many values of a frontmatter list are read (YAML aliases can make a small file hold a list
+#: of a billion items)
+_MAX_ITEMS = 100
 
 
-def scalar_text(value: Any, depth: int = 0) -> str | None:
-    """Frontmatter values are typed YAML: dates, numbers, booleans and lists all become text."""
-    if value is None:
-        return None
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        if depth >= _MAX_DEPTH:
-            return None
-        parts = [scalar_text(v, depth + 1) for v in value[:_MAX_ITEMS]]
-        return ", ".join(p for p in parts if p) or None
-    if isinstance(value, Mapping):
-        return None  # a nested mapping is no subject, textbook or tag
-    text = str(value).strip()
-    return text or None
+def scalar_text(value: Any) -> str | None:
+    """Frontmatter values are typed YAML: dates, numbers, booleans and lists (flattened, at most
+    _MAX_ITEMS values in all) become text; a mapping is no text."""
+    parts: list[str] = []
+    budget = [_MAX_ITEMS * 5]  # values looked at, nested lists included
+
+    def walk(v: Any) -> None:
+        budget[0] -= 1
+        if budget[0] < 0 or len(parts) >= _MAX_ITEMS:
+            return
+        if isinstance(v, (list, tuple)):
+            for item in v:
+                walk(item)
+                if budget[0] < 0 or len(parts) >= _MAX_ITEMS:
+                    return
+        elif isinstance(v, (dt.date, dt.datetime)):
+            parts.append(v.isoformat())
+        elif isinstance(v, bool):
+            parts.append("true" if v else "false")
+        elif v is not None and not isinstance(v, Mapping):
+            text = str(v).strip()
+            if text:
+                parts.append(text)
+
+    walk(value)
+    return ", ".join(parts) or None
 
 
 def _lookup(meta: Mapping[str, Any], keys: Iterable[str]) -> tuple[str, str] | None:
@@ -75,7 +84,7 @@ def _frontmatter_tags(meta: Mapping[str, Any]) -> tuple[str, ...]:
     for key, value in meta.items():
         if md.heading_key(str(key)) == "tags":
             items = value if isinstance(value, list) else str(value or "").split(",")
-            return tuple(t for t in (scalar_text(i, 1) for i in items[:_MAX_ITEMS]) if t)
+            return tuple(t for t in (scalar_text(i) for i in items[:_MAX_ITEMS]) if t)
     return ()
 
 
@@ -331,10 +340,12 @@ def _value(
     key, text = found
     if len(text) <= MAX_VALUE:
         return text
+    lines = (split.frontmatter or "").split("\n")
+    at = next((i for i, line in enumerate(lines) if line.lstrip(" \"'").startswith(key)), 0)
     problems.append(
         Diagnostic(
             source.rel,
-            split.frontmatter_line,
+            split.frontmatter_line + at,
             "N2A207",
             Severity.WARNING,
             f"the value of `{key[:40]}` is {len(text):,} characters long; only the first {MAX_VALUE} are "

@@ -151,12 +151,12 @@ MAX_MEDIA_BYTES = 100_000_000
 
 
 def media_name(rel: str, digest: str) -> str:
-    """The file's name inside the deck: NFC, only letters, digits, `.`, `-` and `_`, at most 60 characters
-    of the original name, no leading dot, and the content hash. Content-addressed: two `image 1.png` in
-    different folders never collide, a changed image gets a new name (so it arrives), an unchanged one keeps
-    its name."""
+    """The file's name inside the deck: NFC, only letters, digits, `.`, `-` and `_`, at most 60
+    characters of the original name, no leading dot or dash, and the content hash. Content-addressed: two
+    `image 1.png` in different folders never collide, a changed image gets a new name (so it arrives), an
+    unchanged one keeps its name."""
     p = PurePosixPath(unicodedata.normalize("NFC", rel))
-    stem = re.sub(r"[^\w.-]+", "_", p.stem).strip("._")[:60].strip("._") or "media"
+    stem = re.sub(r"[^\w.-]+", "_", p.stem).strip("._-")[:60].strip("._-") or "media"
     suffix = p.suffix.lower() if p.suffix.lower() in IMAGE_SUFFIXES else ""
     return f"{stem}-{digest}{suffix}"
 
