@@ -278,13 +278,22 @@ def _decks(
     for n in notes:
         groups.setdefault(n.card.subject or fallback, []).append(n)
     return [
-        (out.with_name(f"{out.stem}-{_file_part(subject)}{out.suffix or '.apkg'}"), group)
-        for subject, group in sorted(groups.items())
+        (out.with_name(f"{out.stem}-{part}{out.suffix or '.apkg'}"), group)
+        for part, group in _file_parts(sorted(groups.items()))
     ]
 
 
-def _file_part(text: str) -> str:
-    return re.sub(r'[\\/:*?"<>|\s]+', "_", text).strip("._") or "deck"
+def _file_parts(groups: list[tuple[str, list[DeckNote]]]) -> list[tuple[str, list[DeckNote]]]:
+    """Each subject as a safe part of a file name (at most 60 characters); subjects that come out the same
+    (`A B` and `A_B`) get `-2`, `-3`, ... so that no deck overwrites another."""
+    seen: dict[str, int] = {}
+    out = []
+    for subject, group in groups:
+        part = re.sub(r'[\\/:*?"<>|\s\x00-\x1f]+', "_", subject)[:60].strip("._-") or "deck"
+        key = part.casefold()
+        seen[key] = seen.get(key, 0) + 1
+        out.append((part if seen[key] == 1 else f"{part}-{seen[key]}", group))
+    return out
 
 
 def _order(d: Diagnostic) -> tuple[str, int, str, str]:

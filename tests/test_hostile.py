@@ -505,6 +505,25 @@ def test_default_deck_from_inside_the_vault_goes_next_to_it(
     assert (vault.parent / "vault.apkg").is_file()
 
 
+def test_split_decks_from_hostile_subjects_stay_in_the_output_folder(vault: Path, tmp_path: Path) -> None:
+    subjects = ["A B", "A_B", "../../escape", "가" * 300, "con:aux?*"]
+    for i, subject in enumerate(subjects):
+        (vault / f"s{i}.md").write_text(
+            EN_NOTE.replace("subject: Cloud", f"subject: {subject!r}").replace(
+                "object storage", f"subject {i}"
+            ),
+            encoding="utf-8",
+        )
+    out = tmp_path / "out" / "study.apkg"
+    result = CliRunner().invoke(cli, ["build", str(vault), "-o", str(out), "--split", "subject"])
+    assert result.exit_code == 0, result.stderr
+    decks = sorted(p.name for p in out.parent.iterdir())
+    assert len(decks) == len(subjects) + 2  # and Cloud, 네트워크
+    assert "study-A_B.apkg" in decks and "study-A_B-2.apkg" in decks
+    assert all(len(name.encode()) < 255 and "/" not in name for name in decks)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "vault"]
+
+
 KILLER = """
 import os, signal, sys
 import note2anki.atomic, note2anki.export, note2anki.state
