@@ -174,13 +174,14 @@ def _card_data(card: RenderedCard, root: Path) -> dict[str, Any]:
     }
 
 
-def _inside(root: Path, rel: object) -> Path:
-    """`root / rel` for a vault path read from a cache entry; an entry pointing elsewhere (a tampered
-    cache in a shared vault) is refused, so a cache can never make a build read outside the vault."""
-    path = PurePosixPath(str(rel))
-    if path.is_absolute() or ".." in path.parts or "\\" in str(rel) or ":" in str(rel)[:2]:
-        raise ValueError(f"cache entry names a file outside the vault: {rel!r}")
-    return root / path
+def vault_rel(rel: object) -> str:
+    """A vault-relative path read back from `.note2anki/`; one that points elsewhere (a tampered cache in a
+    shared vault) raises ValueError, so the entry is not used and a build never reads outside the vault."""
+    text = str(rel)
+    path = PurePosixPath(text)
+    if not text or path.is_absolute() or ".." in path.parts or "\\" in text or ":" in text[:2]:
+        raise ValueError(f"cache entry names a file outside the vault: {text!r}")
+    return text
 
 
 def _result(data: dict[str, Any], root: Path) -> NoteResult:
@@ -198,7 +199,9 @@ def _result(data: dict[str, Any], root: Path) -> NoteResult:
                 deck=shared.setdefault(str(c["deck"]), str(c["deck"])),
                 tags=tuple(shared.setdefault(str(t), str(t)) for t in c["tags"]),
                 subject=c["subject"],
-                media=tuple(MediaFile(path=_inside(root, rel), name=str(name)) for rel, name in c["media"]),
+                media=tuple(
+                    MediaFile(path=root / vault_rel(rel), name=str(name)) for rel, name in c["media"]
+                ),
                 content_hash=str(content),
                 answer_hash=str(answer),
                 excerpt=str(excerpt),

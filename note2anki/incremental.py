@@ -27,6 +27,7 @@ from note2anki.cache import (
     note_key,
     private_dir,
     stamp,
+    vault_rel,
 )
 from note2anki.config import Config
 from note2anki.export import multi_cards
@@ -375,7 +376,7 @@ class Totals:
         return cls(
             counts={str(k): int(v) for k, v in data["counts"].items()},
             pairs={(str(d), str(k)): int(n) for d, k, n in data["pairs"]},
-            media={(str(r), str(name)): int(n) for r, name, n in data["media"]},
+            media={(vault_rel(r), str(name)): int(n) for r, name, n in data["media"]},
             diagnostics=[
                 Diagnostic(str(p), n, str(c), Severity(s), str(m)) for p, n, c, s, m in data["diagnostics"]
             ],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -464,6 +465,29 @@ def test_media_names_in_the_deck_are_safe(vault: Path, build: Callable[..., Buil
     assert any(m.startswith("한글_그림-") for m in built.media)
     answer = built.answer("Which picture is this?")
     assert sorted(re.findall(r'src="([^"]+)"', answer)) == sorted(built.media)
+
+
+def test_a_tampered_cache_cannot_make_a_build_read_outside(
+    vault: Path, build: Callable[..., Built], tmp_path: Path
+) -> None:
+    """`.note2anki/` sits in a shared, synced vault: paths read back from it are checked like links."""
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"\x89PNG\r\n\x1a\nSECRET")
+    (vault / "image 1.png").write_bytes(b"\x89PNG\r\n\x1a\nvault image")
+    (vault / "pictures.md").write_text(PATHS_NOTE.format(link="![[image 1.png]]"), encoding="utf-8")
+    assert len(build(vault).media) == 1
+    cache = vault / ".note2anki" / "cache"
+    for entry in (cache / "notes").rglob("*.json"):  # only the packaged path, so every other check passes
+        data = json.loads(entry.read_text(encoding="utf-8"))
+        for card in data["cards"]:
+            card["media"] = [["../secret.png", name] for _, name in card["media"]]
+        entry.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "out" / "deck.apkg").unlink()  # the next build starts from the (tampered) cache
+    built = build(vault)
+    assert built.code == 0
+    assert len(built.media) == 1
+    with zipfile.ZipFile(tmp_path / "out" / "deck.apkg") as zf:
+        assert all(b"SECRET" not in zf.read(name) for name in zf.namelist())
 
 
 # --- output ----------------------------------------------------------------------------------------
