@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from note2anki import Config, run
@@ -224,6 +224,10 @@ def check_vault(root: Path, work: Path) -> int:
     assert checked.diagnostics == result.diagnostics
     errors = {d.path for d in result.diagnostics if d.severity is Severity.ERROR}
     assert not errors & {c.source for c in result.cards}
+    # what the examples covered (shown by --hypothesis-show-statistics)
+    event("random notes with cards" if len({c.source for c in result.cards}) > 1 else "no random cards")
+    for code in sorted({d.code for d in result.diagnostics}):
+        event(f"reported {code}")
 
     col = AnkiCollection(work / "anki")
     try:
