@@ -149,6 +149,9 @@ _BOMS = (
 )
 
 
+_LOOP = "the file is a link (symlink) that loops; fix or delete it"
+
+
 def read_note(source: SourceFile, max_bytes: int) -> bytes | Diagnostic:
     """The note file's bytes, or the error that says why it is not read: a link (symlink) that loops,
     dangles or leaves the vault, something that is not a regular file (a named pipe would block forever),
@@ -159,9 +162,7 @@ def read_note(source: SourceFile, max_bytes: int) -> bytes | Diagnostic:
             try:
                 real = path.resolve(strict=True)
             except RuntimeError:  # Python < 3.13 reports a loop so
-                return _error(
-                    source, None, "N2A009", "the file is a link (symlink) that loops; fix or delete it"
-                )
+                return _error(source, None, "N2A009", _LOOP)
             if not real.is_relative_to(source.root):
                 return _error(
                     source,
@@ -196,7 +197,7 @@ def read_note(source: SourceFile, max_bytes: int) -> bytes | Diagnostic:
         )
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            return _error(source, None, "N2A009", "the file is a link (symlink) that loops; fix or delete it")
+            return _error(source, None, "N2A009", _LOOP)
         if exc.errno == errno.ENOENT and path.is_symlink():
             return _error(
                 source,

@@ -231,40 +231,41 @@ def _deny(monkeypatch: pytest.MonkeyPatch, path: Path, call: str) -> None:
 
 
 @pytest.mark.skipif(not POSIX, reason="POSIX permissions")
-def test_an_unreadable_note(
-    vault: Path, build: Callable[..., Built], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("rel", "call", "expected"),
+    [
+        (
+            "locked.md",
+            "open",
+            "locked.md: error N2A001: cannot read the file (Permission denied); check its permissions",
+        ),
+        (
+            "private/diary.md",
+            "scandir",
+            "private: error N2A012: cannot read this folder (Permission denied); the notes in it are not in "
+            "the deck. Check its permissions",
+        ),
+    ],
+)
+def test_an_unreadable_note_or_folder(
+    rel: str,
+    call: str,
+    expected: str,
+    vault: Path,
+    build: Callable[..., Built],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    secret = vault / "locked.md"
-    secret.write_text(EN_NOTE, encoding="utf-8")
-    _deny(monkeypatch, secret, "open")
+    note = vault / rel
+    note.parent.mkdir(exist_ok=True)
+    note.write_text(EN_NOTE.replace("object storage", "a diary"), encoding="utf-8")
+    denied = note if call == "open" else note.parent
+    _deny(monkeypatch, denied, call)
     try:
         built = build(vault)
     finally:
-        secret.chmod(0o644)
+        denied.chmod(0o755)
     assert built.code == 1
-    assert line_of(built.stderr, "locked.md") == (
-        "locked.md: error N2A001: cannot read the file (Permission denied); check its permissions"
-    )
-    assert built.questions == GOOD_QUESTIONS
-
-
-@pytest.mark.skipif(not POSIX, reason="POSIX permissions")
-def test_an_unreadable_folder(
-    vault: Path, build: Callable[..., Built], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    folder = vault / "private"
-    folder.mkdir()
-    (folder / "diary.md").write_text(EN_NOTE.replace("object storage", "a diary"), encoding="utf-8")
-    _deny(monkeypatch, folder, "scandir")
-    try:
-        built = build(vault)
-    finally:
-        folder.chmod(0o755)
-    assert built.code == 1
-    assert line_of(built.stderr, "private") == (
-        "private: error N2A012: cannot read this folder (Permission denied); the notes in it are not in the "
-        "deck. Check its permissions"
-    )
+    assert line_of(built.stderr, expected.split(":")[0]) == expected
     assert built.questions == GOOD_QUESTIONS
 
 
