@@ -33,7 +33,8 @@ from note2anki.config import Config
 from note2anki.export import multi_cards
 from note2anki.extract import extract
 from note2anki.model import DeckNote, Diagnostic, Severity, SourceFile, Vault
-from note2anki.parse import parse, read_note
+from note2anki.parse import parse
+from note2anki.reading import read_note
 from note2anki.render import MediaIndex, render
 
 #: below this many notes to read, a process pool costs more than it saves

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import codecs
 import datetime as dt
-import errno
 import functools
-import os
 import re
-import stat
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,6 +18,7 @@ from note2anki.config import Config
 from note2anki.extract import CARD_ROLES, heading_role
 from note2anki.model import Diagnostic, NoteMeta, ParsedNote, Severity, SourceFile, Token
 from note2anki.obsidian import strip_hidden
+from note2anki.reading import decode, read_note
 from note2anki.sections import parse_for_cards
 
 _YAML = YAMLHandler()
@@ -135,118 +132,6 @@ def _yaml_error_line(exc: yaml.YAMLError, split: _Split) -> int | None:
         return None
     last = split.frontmatter_line + max(len((split.frontmatter or "").rstrip("\n").split("\n")) - 1, 0)
     return min(int(mark.line) + split.frontmatter_line, last)
-
-
-class NoteTooLarge(Exception):
-    pass
-
-
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-
-
-_LOOP = "the file is a link (symlink) that loops; fix or delete it"
-
-
-def read_note(source: SourceFile, max_bytes: int) -> bytes | Diagnostic:
-    """The note file's bytes, or the error that says why it is not read: a link (symlink) that loops,
-    dangles or leaves the vault, something that is not a regular file (a named pipe would block forever),
-    a file over `max_bytes`, or an error from the operating system."""
-    path = source.path
-    try:
-        if path.is_symlink():
-            try:
-                real = path.resolve(strict=True)
-            except RuntimeError:  # Python < 3.13 reports a loop so
-                return _error(source, None, "N2A009", _LOOP)
-            if not real.is_relative_to(source.root):
-                return _error(
-                    source,
-                    None,
-                    "N2A009",
-                    "the file is a link (symlink) to a file outside the vault, which note2anki never reads; "
-                    "copy the note into the vault instead",
-                )
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-        with os.fdopen(fd, "rb") as f:
-            info = os.fstat(f.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                return _error(
-                    source,
-                    None,
-                    "N2A008",
-                    "this is not a regular file (a named pipe, a device or a socket) and is not read; "
-                    "remove it or rename it so that it does not end in .md",
-                )
-            data = b"" if info.st_size > max_bytes else f.read(max_bytes + 1)
-            if info.st_size > max_bytes or len(data) > max_bytes:
-                raise NoteTooLarge(max(info.st_size, len(data)))
-            return data
-    except NoteTooLarge as exc:
-        size = exc.args[0] / 1_000_000
-        return _error(
-            source,
-            None,
-            "N2A005",
-            f"the file is {size:,.1f} MB, over the {max_bytes // 1_000_000} MB limit for a note, so it is "
-            "not read; split it, remove pasted data (base64 images) or raise `max_note_mb` in note2anki.toml",
-        )
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return _error(source, None, "N2A009", _LOOP)
-        if exc.errno == errno.ENOENT and path.is_symlink():
-            return _error(
-                source,
-                None,
-                "N2A009",
-                f"the file is a link (symlink) to “{os.readlink(path)}”, which does not exist; fix or "
-                "delete it",
-            )
-        return _error(source, None, "N2A001", f"cannot read the file ({exc.strerror}); check its permissions")
-
-
-def decode(source: SourceFile, raw: bytes) -> tuple[str | None, list[Diagnostic]]:
-    """The note's text. UTF-8 (with or without a byte order mark) is read silently; UTF-16 and UTF-32
-    with a byte order mark are read too, with a warning, since Obsidian and git expect UTF-8."""
-    for bom, encoding in _BOMS:
-        if raw.startswith(bom):
-            try:
-                text = raw.decode(encoding)
-            except UnicodeDecodeError:
-                return None, [
-                    _error(
-                        source,
-                        None,
-                        "N2A002",
-                        f"the file starts like {encoding.upper()} but is not; re-save it as UTF-8",
-                    )
-                ]
-            warning = Diagnostic(
-                source.rel,
-                None,
-                "N2A006",
-                Severity.WARNING,
-                f"the file is saved as {encoding.upper()}; it is read, but Obsidian and git expect UTF-8, so "
-                "re-save it as UTF-8 in your editor",
-            )
-            return text.lstrip("\ufeff"), [warning]
-    try:
-        return raw.decode("utf-8-sig"), []
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        return None, [
-            _error(
-                source,
-                line,
-                "N2A002",
-                f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x} on this line); re-save it as "
-                "UTF-8 in your editor",
-            )
-        ]
 
 
 def parse(
