@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path, PurePosixPath
@@ -32,8 +33,14 @@ _GITIGNORE = "# Written by note2anki: its cache and temporary files. Never commi
 
 def private_dir(root: Path, sub: str) -> Path:
     """`.note2anki/<sub>` in the vault at `root`, created with a `.gitignore` that keeps all of
-    `.note2anki/` out of git. Raises OSError when it cannot be created."""
+    `.note2anki/` out of git. Raises OSError when it cannot be created or when a part of it is a link
+    (symlink): a shared vault must not be able to point note2anki's writes elsewhere."""
     base = root / PRIVATE_DIR
+    part = root
+    for name in (PRIVATE_DIR, *PurePosixPath(sub).parts):
+        part = part / name
+        if part.is_symlink():
+            raise OSError(f"{part} is a link (symlink)")
     folder = base / sub
     folder.mkdir(parents=True, exist_ok=True)
     ignore = base / ".gitignore"
@@ -42,7 +49,16 @@ def private_dir(root: Path, sub: str) -> Path:
     return folder
 
 
+def private_ok(root: Path) -> bool:
+    """False when `.note2anki` or a folder in it is a link (symlink): its cache is then not used at all,
+    since reading it could mean reading, and pruning it deleting, files outside the vault."""
+    base = root / PRIVATE_DIR
+    return not any(p.is_symlink() for p in (base, base / "cache", base / "cache" / "notes", base / "tmp"))
+
+
 FORMAT = 1
+#: only what note2anki wrote is ever removed from the cache: `<2 hex>/<64 hex>.json`
+_SHARD, _ENTRY = re.compile(r"[0-9a-f]{2}"), re.compile(r"[0-9a-f]{64}\.json")
 _LIBRARIES = ("mistune", "nh3", "pygments", "pyyaml", "python-frontmatter", "genanki")
 
 
@@ -130,6 +146,8 @@ class NoteCache:
         data = {"format": FORMAT, "key": key, **_data(result, root)}
         path = self._path(key)
         try:
+            if path.parent.is_symlink():
+                return  # never write through a link a shared vault may have planted
             if not path.parent.is_dir():
                 private_dir(self.root, str(path.parent.relative_to(self.root / PRIVATE_DIR)))
             with atomic_write(path, durable=False) as f:
@@ -142,10 +160,11 @@ class NoteCache:
         if not self.writable or not self.folder.is_dir():
             return
         for sub in os.scandir(self.folder):
-            if not sub.is_dir():
+            if not (_SHARD.fullmatch(sub.name) and sub.is_dir(follow_symlinks=False)):
                 continue
             for entry in os.scandir(sub.path):
-                if entry.name.removesuffix(".json") not in self.used:
+                name = entry.name.removesuffix(".json")
+                if _ENTRY.fullmatch(entry.name) and name not in self.used:
                     with contextlib.suppress(OSError):
                         os.unlink(entry.path)
 

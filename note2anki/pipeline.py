@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from note2anki import state
-from note2anki.cache import NoteCache, NoteResult
+from note2anki.cache import PRIVATE_DIR, NoteCache, NoteResult, private_ok
 from note2anki.config import Config
 from note2anki.discover import discover
 from note2anki.export import (
@@ -36,7 +36,16 @@ from note2anki.incremental import (
     read_notes,
     read_sources,
 )
-from note2anki.model import BuildResult, CardKind, DeckNote, Diagnostic, MediaFile, RenderedCard, Vault
+from note2anki.model import (
+    BuildResult,
+    CardKind,
+    DeckNote,
+    Diagnostic,
+    MediaFile,
+    RenderedCard,
+    Severity,
+    Vault,
+)
 from note2anki.render import MediaIndex
 
 
@@ -68,10 +77,23 @@ def run(
     vault = discover(root, config)
     if only is not None:
         vault = dataclasses.replace(vault, notes=tuple(n for n in vault.notes if n.rel in only))
+    problems = list(vault.problems)
+    if cache and not private_ok(vault.root):
+        cache = False
+        problems.append(
+            Diagnostic(
+                PRIVATE_DIR,
+                None,
+                "N2A013",
+                Severity.WARNING,
+                "this folder (or one in it) is a link (symlink), so note2anki does not use its cache, which "
+                "would be read and written outside the vault; delete the link (builds are slower until then)",
+            )
+        )
     result = _run(vault, config, out, frozen, split, progress, jobs, cache)
-    if not vault.problems or only is not None:
+    if not problems or only is not None:
         return result
-    diagnostics = sorted({*vault.problems, *result.diagnostics}, key=_order)
+    diagnostics = sorted({*problems, *result.diagnostics}, key=_order)
     return dataclasses.replace(result, diagnostics=tuple(diagnostics))
 
 

@@ -491,6 +491,25 @@ def test_a_tampered_cache_cannot_make_a_build_read_outside(
         assert all(b"SECRET" not in zf.read(name) for name in zf.namelist())
 
 
+@pytest.mark.skipif(not POSIX, reason="symbolic links")
+def test_a_linked_cache_folder_is_not_used(vault: Path, build: Callable[..., Built], tmp_path: Path) -> None:
+    """A shared vault whose `.note2anki` links elsewhere (a home folder) gets neither writes nor pruning."""
+    home = tmp_path / "home"
+    (home / "cache" / "notes" / "ab").mkdir(parents=True)
+    (home / "cache" / "notes" / "ab" / "thesis.docx").write_bytes(b"years of work")
+    (vault / ".note2anki").symlink_to(home, target_is_directory=True)
+    before = snapshot(home)
+    built = build(vault)
+    assert built.code == 0
+    assert line_of(built.stderr, ".note2anki") == (
+        ".note2anki: warning N2A013: this folder (or one in it) is a link (symlink), so note2anki does not "
+        "use its cache, which would be read and written outside the vault; delete the link (builds are "
+        "slower until then)"
+    )
+    assert snapshot(home) == before
+    assert built.questions == GOOD_QUESTIONS
+
+
 # --- output ----------------------------------------------------------------------------------------
 
 
