@@ -41,7 +41,7 @@ def discover(root: Path, config: Config) -> Vault:
     Dot-folders (`.obsidian`, `.git`, `.trash`, `.note2anki`, ...) and dot-files are skipped. Folder links
     (symlinks) are not followed, so the walk cannot leave the vault or loop; they are reported, as are
     folders that cannot be read and note files whose names cannot be shown. Whether a note file can be
-    read (a link leaving the vault, a named pipe, a huge file) is decided when it is read (parse.read_note).
+    read (a link leaving the vault, a named pipe, a huge file) is decided when it is read (reading.read_note).
     """
     root = root.resolve()
     notes: list[SourceFile] = []

@@ -443,6 +443,23 @@ def test_links_outside_the_vault_are_never_read(
     assert built.questions == GOOD_QUESTIONS | {"Which picture is this?"}
 
 
+def test_opt_ins_remote_images_and_max_note_mb(vault: Path, build: Callable[..., Built]) -> None:
+    (vault / "note2anki.toml").write_text("remote_images = true\nmax_note_mb = 1\n", encoding="utf-8")
+    web = '![diagram](https://example.org/d.png) <img src="https://example.org/raw.png">'
+    (vault / "web.md").write_text(PATHS_NOTE.format(link=web), encoding="utf-8")
+    (vault / "big.md").write_bytes(b"## Questions\n\n- Big?\n    - " + b"B" * 1_500_000 + b"\n")
+    built = build(vault)
+    assert built.code == 1
+    assert "N2A303" not in built.stderr
+    assert built.answer("Which picture is this?") == (
+        '<p><img src="https://example.org/d.png" alt="diagram"> <img src="https://example.org/raw.png"></p>'
+    )
+    assert line_of(built.stderr, "big.md").startswith(
+        "big.md: error N2A005: the file is 1.5 MB, over the 1 MB limit for a note, so it is not read"
+    )
+    assert built.questions == GOOD_QUESTIONS | {"Which picture is this?"}
+
+
 def test_media_names_in_the_deck_are_safe(vault: Path, build: Callable[..., Built]) -> None:
     names = [
         'a<b>:c?*"d.PNG' if POSIX else "a b.PNG",
