@@ -141,8 +141,8 @@ def _run(
                     progress,
                     jobs,
                 )
-            except StaleCollection:
-                pass  # the kept collection is damaged: write the deck whole
+            except (StaleCollection, state.NotSorted):
+                pass  # the kept collection is damaged, or the state file not as written: write it all
 
     results = read_notes(vault, config, sources, store, progress=progress, jobs=jobs)
     if store is not None:

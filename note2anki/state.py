@@ -14,7 +14,6 @@ The file is JSON Lines (one card a line, sorted), meant to be committed next to 
 from __future__ import annotations
 
 import difflib
-import heapq
 import io
 import json
 import re
@@ -171,42 +170,96 @@ def entry_path(line: bytes) -> str | None:
 
 @dataclass(frozen=True)
 class Partial:
-    """A state file read for an incremental build: the entries of some notes, what all notes use, and the
-    other notes' lines as they are."""
+    """A state file read for an incremental build: the entries of some notes, what all notes use, and where
+    the lines of those notes are (or would go) in the file's bytes."""
 
     entries: list[Entry]  # of the notes asked for
     guids: set[str]  # of the other notes' cards
     nids: set[int]  # of every card
-    kept: list[tuple[str, bytes]]  # (path, line) of the other notes, in file order
+    data: bytes  # the file as read
+    body: int  # where its first entry starts (after the header)
+    spans: list[tuple[str, int, int]]  # (path, start, end): the bytes of each note asked for, in file order
+
+
+class NotSorted(Exception):
+    """The state file is not in the order `format_state` writes (only a file note2anki wrote is read in
+    part); the caller reads it whole instead."""
 
 
 def read_partial(data: bytes, paths: Collection[str]) -> Partial:
-    """Entries of `paths` only; for the rest, only their GUIDs and note ids, and their lines. Works on
-    the bytes: a big vault's state file is tens of megabytes, and most of it is only copied."""
-    entries, guids, nids, kept = [], set(), set(), []
-    for line in data.split(b"\n"):
-        path = entry_path(line)
-        if path is None:
-            continue
-        if path in paths:
-            entry = Entry(**json.loads(line))
-            entries.append(entry)
-            nids.add(entry.nid)
-        else:
-            kept.append((path, line))
-            m = _IDS.search(line, _PATH_AT)
-            if m:
-                guids.add(m.group(1).decode("ascii", "replace"))
-                nids.add(int(m.group(2)))
-    return Partial(entries, guids, nids, kept)
+    """Entries of `paths` only; of the other notes, only their GUIDs and note ids.
+
+    `data` must be a state file exactly as note2anki wrote it, sorted by path (`format_state`,
+    `splice_state`); the pipeline reads in part only a file whose sha256 is the one the last build wrote.
+    Each note's lines are then found by binary search over the bytes, and the rest of the file is only
+    scanned by one regular expression, never split into lines (a big vault's file is tens of megabytes).
+    The lines next to each note's are checked: when they are out of order, NotSorted is raised."""
+    body = 0
+    if data.startswith(b"#"):  # the entries start after the header (none: the header alone)
+        body = data.find(b"\n{") + 1 or len(data)
+
+    def line(start: int) -> tuple[str, int]:
+        """The note path of the line at `start` and where the next line starts."""
+        end = data.find(b"\n", start) + 1 or len(data)
+        found = entry_path(data[start:end])
+        if found is None:
+            raise NotSorted("a line of the state file is not an entry")
+        return found, end
+
+    def first_line(path: str) -> int:
+        """Where the first line whose path is not before `path` starts (binary search over bytes)."""
+        lo, hi = body, len(data)  # lines starting before lo come before `path`; those from hi on do not
+        while lo < hi:
+            start = data.rfind(b"\n", lo, (lo + hi) // 2) + 1 or lo
+            found, end = line(start)
+            if found < path:
+                lo = end
+            else:
+                hi = start
+        return lo
+
+    entries: list[Entry] = []
+    spans: list[tuple[str, int, int]] = []
+    for path in sorted(paths):
+        start = end = first_line(path)
+        while end < len(data):
+            found, after = line(end)
+            if found != path:
+                if found < path:
+                    raise NotSorted("the state file is not sorted by note path")
+                break
+            entries.append(Entry(**json.loads(data[end:after])))
+            end = after
+        if start > body and line(data.rfind(b"\n", body, start - 1) + 1 or body)[0] >= path:
+            raise NotSorted("the state file is not sorted by note path")
+        spans.append((path, start, end))
+    guids: set[str] = set()
+    nids = {e.nid for e in entries}
+    at = body
+    for _, start, end in [*spans, ("", len(data), len(data))]:
+        for guid, nid in _IDS.findall(data, at, start):
+            guids.add(guid.decode("ascii", "replace"))
+            nids.add(int(nid))
+        at = end
+    return Partial(entries, guids, nids, data, body, spans)
 
 
 def splice_state(partial: Partial, entries: Iterable[Entry]) -> bytes:
-    """The state file read into `partial` with the entries it left out replaced by `entries`: the bytes
-    of the text `format_state` gives for the whole new state (lines are sorted by path first)."""
-    new = [(e.path, _line(e)[:-1]) for e in sorted(entries)]
-    merged = heapq.merge(partial.kept, new, key=lambda pair: pair[0])
-    return _HEADER.encode() + b"".join(line + b"\n" for _, line in merged)
+    """The state file read into `partial` with the lines of the notes it was asked for replaced by `entries`:
+    the bytes `format_state` gives for the whole new state."""
+    lines: dict[str, list[bytes]] = defaultdict(list)
+    for e in sorted(entries):
+        lines[e.path].append(_line(e))
+    data, at = partial.data, partial.body
+    out = [_HEADER.encode()]
+    for path, start, end in partial.spans:
+        out.append(data[at:start])
+        out.extend(lines.pop(path, ()))
+        at = end
+    out.append(data[at:])
+    if lines:
+        raise ValueError(f"entries of notes the state file was not read for: {sorted(lines)}")
+    return b"".join(out)
 
 
 def write_state(path: Path, data: bytes, current: bytes | None = None) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from note2anki import Config, run
+from note2anki import Config, run, state
 from note2anki.cache import CACHE_DIR
 from tests.anki_collection import AnkiCollection
 from tests.conftest import ROOT
@@ -159,3 +159,47 @@ def test_a_damaged_kept_collection_means_a_whole_build(
     shutil.copytree(vault, reference, ignore=shutil.ignore_patterns(".note2anki"))
     run(reference, Config(), out=tmp_path / "ref.apkg", cache=False)
     assert sha(out) == sha(tmp_path / "ref.apkg")
+
+
+def _entry(path: str, n: int) -> state.Entry:
+    guid = hashlib.sha256(path.encode()).hexdigest()[:8] + str(n)  # GUIDs are ASCII
+    return state.Entry(path, "cue", guid, int(guid[:6], 16) * 10 + n, "h", "a", 1, f"질문 {n}?", "답")
+
+
+PATHS = ["AWS/a.md", "AWS/a b.md", 'AWS/"quoted" \\ 백슬래시.md', "Networking/망.md", "z.md"]
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        ["AWS/a.md"],
+        ["AWS/a b.md", "z.md"],
+        ['AWS/"quoted" \\ 백슬래시.md'],
+        ["0 first.md"],
+        ["zz last.md"],
+        ["AWS/a c.md", "Networking/0.md", "Networking/망.md"],
+    ],
+)
+def test_a_state_file_read_in_part_splices_to_what_writing_it_whole_gives(asked: list[str]) -> None:
+    """read_partial finds a note's lines by binary search over the bytes and splice_state puts the new
+    lines back: the same bytes as format_state of the whole new state, wherever the notes sort (paths that
+    are prefixes of others, escaped quotes, Korean, before the first and after the last line)."""
+    old = [_entry(p, n) for p in PATHS for n in range(3)]
+    data = state.format_state(old)
+    partial = state.read_partial(data, asked)
+    assert sorted(partial.entries) == sorted(e for e in old if e.path in asked)
+    assert partial.guids == {e.guid for e in old if e.path not in asked}
+    assert partial.nids == {e.nid for e in old}
+    new = [_entry(p, n) for p in asked for n in (5, 6)]
+    kept = [e for e in old if e.path not in asked]
+    assert state.splice_state(partial, new) == state.format_state(kept + new)
+    assert state.splice_state(partial, []) == state.format_state(kept)
+
+
+def test_a_state_file_out_of_order_next_to_a_note_is_not_read_in_part() -> None:
+    """Only a state file whose bytes are the ones the last build wrote (sorted) is read in part (the
+    manifest keeps its sha256); read_partial still checks the lines next to each note's and refuses."""
+    lines = state.format_state([_entry("b.md", 1), _entry("c.md", 1)]).split(b"\n")
+    data = b"\n".join([lines[0], lines[1], lines[3], lines[2], *lines[4:]])
+    with pytest.raises(state.NotSorted):
+        state.read_partial(data, ["c.md"])
