@@ -16,13 +16,13 @@ import hashlib
 import json
 import os
 import re
+import sqlite3
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import note2anki
-from note2anki.atomic import atomic_write
 from note2anki.config import Config
 from note2anki.model import CardKind, Diagnostic, MediaFile, RenderedCard, Severity, Vault
 
@@ -56,8 +56,8 @@ def private_ok(root: Path) -> bool:
     return not any(p.is_symlink() for p in (base, base / "cache", base / "cache" / "notes", base / "tmp"))
 
 
-FORMAT = 1
-#: only what note2anki wrote is ever removed from the cache: `<2 hex>/<64 hex>.json`
+FORMAT = 2
+#: entries of older versions, one file each: only files so named are removed (`<2 hex>/<64 hex>.json`)
 _SHARD, _ENTRY = re.compile(r"[0-9a-f]{2}"), re.compile(r"[0-9a-f]{64}\.json")
 _LIBRARIES = ("mistune", "nh3", "pygments", "pyyaml", "python-frontmatter", "genanki")
 
@@ -116,57 +116,147 @@ def note_key(fingerprint: str, rel: str, data: bytes) -> str:
     return h.hexdigest()
 
 
+_TABLE = "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, data BLOB)"
+
+
 class NoteCache:
-    """Read (and, when `writable`, write) cache entries of one vault under one fingerprint."""
+    """Read (and, when `writable`, write) cache entries of one vault under one fingerprint.
+
+    Entries live in one SQLite file, `.note2anki/cache/notes.sqlite` (key -> JSON): ten thousand small files
+    cost seconds to create, one transaction a fraction of that. A damaged or foreign file is not trusted:
+    reads then miss, and the first write starts a new file. `close()` commits what was written."""
 
     def __init__(self, vault: Vault, config: Config, writable: bool) -> None:
         self.root = vault.root
-        self.folder = vault.root / CACHE_DIR / "notes"
+        self.path = vault.root / CACHE_DIR / "notes.sqlite"
         self.fingerprint = fingerprint(config, vault)
         self.writable = writable
         self.used: set[str] = set()
+        self._db: sqlite3.Connection | None = None
+        self._broken = False  # the file cannot be used: no more reads, writes start a new one
 
-    def _path(self, key: str) -> Path:
-        return self.folder / key[:2] / f"{key}.json"
+    def _connect(self, create: bool) -> sqlite3.Connection | None:
+        if self._db is not None or self._broken:
+            return self._db
+        if any(p.is_symlink() for p in (self.path, self.path.with_name(self.path.name + "-journal"))):
+            self._broken = True  # never read or write through a link a shared vault may have planted
+            return None
+        try:
+            if not self.path.exists():
+                if not create:
+                    return None
+                private_dir(self.root, "cache")
+            if not self.writable:  # `check` and `list` never write, not even a table
+                db = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, isolation_level=None)
+            else:
+                db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+                db.execute("PRAGMA synchronous = OFF")  # a cache: a machine crash may lose it, not a build
+                db.execute(_TABLE)
+        except (OSError, sqlite3.Error):
+            self._fail()
+            return None
+        self._db = db
+        return db
+
+    def _fail(self) -> None:
+        """The file cannot be used (damaged, not a database, locked for too long): forget it; a writable
+        cache starts a new file."""
+        self._broken = True
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+        if self.writable:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            self._broken = False
 
     def get(self, key: str, root: Path) -> NoteResult | None:
         self.used.add(key)
+        db = self._connect(create=False)
+        if db is None:
+            return None
         try:
-            data = json.loads(self._path(key).read_bytes())
+            row = db.execute("SELECT data FROM entries WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error:
+            self._fail()
+            return None
+        if row is None:
+            return None
+        try:
+            data = json.loads(row[0])
             if data.get("format") != FORMAT or data.get("key") != key:
                 return None
             return _result(data, root)
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            return None  # missing or damaged: rebuilt by the caller
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None  # damaged: rebuilt by the caller
 
-    def put(self, key: str, result: NoteResult, root: Path) -> None:
+    def put(self, key: str, entry: bytes) -> None:
+        """Store `entry` (from `encode_entry`, made in the worker that read the note)."""
         self.used.add(key)
         if not self.writable:
             return
-        data = {"format": FORMAT, "key": key, **_data(result, root)}
-        path = self._path(key)
+        db = self._connect(create=True)
+        if db is None:
+            return
         try:
-            if path.parent.is_symlink():
-                return  # never write through a link a shared vault may have planted
-            if not path.parent.is_dir():
-                private_dir(self.root, str(path.parent.relative_to(self.root / PRIVATE_DIR)))
-            with atomic_write(path, durable=False) as f:
-                f.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
-        except OSError:
-            pass  # a cache that cannot be written only makes the next build slower
+            if not db.in_transaction:
+                db.execute("BEGIN")
+            db.execute("INSERT OR REPLACE INTO entries VALUES (?, ?)", (key, entry))
+        except sqlite3.Error:
+            self._fail()  # a cache that cannot be written only makes the next build slower
 
     def prune(self) -> None:
-        """Remove entries this build did not use (older versions of notes, deleted notes)."""
-        if not self.writable or not self.folder.is_dir():
+        """Remove entries this build did not use (older versions of notes, deleted notes), and commit."""
+        if self.writable:
+            self._remove_legacy()
+            db = self._connect(create=False)
+            if db is not None:
+                try:
+                    if not db.in_transaction:
+                        db.execute("BEGIN")
+                    db.execute("CREATE TEMP TABLE IF NOT EXISTS used (key TEXT PRIMARY KEY) WITHOUT ROWID")
+                    db.execute("DELETE FROM used")
+                    db.executemany("INSERT OR IGNORE INTO used VALUES (?)", ((k,) for k in self.used))
+                    db.execute("DELETE FROM entries WHERE key NOT IN (SELECT key FROM used)")
+                except sqlite3.Error:
+                    self._fail()
+        self.close()
+
+    def close(self) -> None:
+        if self._db is None:
             return
-        for sub in os.scandir(self.folder):
-            if not (_SHARD.fullmatch(sub.name) and sub.is_dir(follow_symlinks=False)):
-                continue
-            for entry in os.scandir(sub.path):
-                name = entry.name.removesuffix(".json")
-                if _ENTRY.fullmatch(entry.name) and name not in self.used:
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)
+        try:
+            if self._db.in_transaction:
+                self._db.execute("COMMIT")
+            self._db.close()
+        except sqlite3.Error:
+            self._fail()
+        self._db = None
+
+    def _remove_legacy(self) -> None:
+        """Entries of earlier note2anki versions were one file each, `notes/<2 hex>/<64 hex>.json`: removed
+        (only files so named, and the folders they leave empty)."""
+        legacy = self.root / CACHE_DIR / "notes"
+        if legacy.is_symlink() or not legacy.is_dir():
+            return
+        with contextlib.suppress(OSError):
+            for sub in os.scandir(legacy):
+                if not (_SHARD.fullmatch(sub.name) and sub.is_dir(follow_symlinks=False)):
+                    continue
+                for entry in os.scandir(sub.path):
+                    if _ENTRY.fullmatch(entry.name):
+                        with contextlib.suppress(OSError):
+                            os.unlink(entry.path)
+                with contextlib.suppress(OSError):
+                    os.rmdir(sub.path)
+            os.rmdir(legacy)
+
+
+def encode_entry(key: str, result: NoteResult, root: Path) -> bytes:
+    """A note's cache entry, as stored."""
+    data = {"format": FORMAT, "key": key, **_data(result, root)}
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _data(result: NoteResult, root: Path) -> dict[str, Any]:

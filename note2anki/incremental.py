@@ -24,6 +24,7 @@ from note2anki.cache import (
     MediaDep,
     NoteCache,
     NoteResult,
+    encode_entry,
     note_key,
     private_dir,
     stamp,
@@ -141,22 +142,25 @@ def fresh(deps: Iterable[MediaDep], note_rel: str, vault: Vault, index: MediaInd
 
 
 def _compute(
-    source: SourceFile, vault: Vault, config: Config, index: MediaIndex, fingerprint: str
-) -> tuple[str, str, NoteResult]:
-    """Read one note (once) and process it: its cache key, stamp and result."""
+    source: SourceFile, vault: Vault, config: Config, index: MediaIndex, fingerprint: str, store: bool
+) -> tuple[str, str, NoteResult, bytes]:
+    """Read one note (once) and process it: its cache key, stamp, result and (when `store`) cache entry,
+    encoded here so that a pool's workers share that work too."""
     data, mark = _read(source, config)
-    return _key(fingerprint, source.rel, data), mark, process_note(source, data, vault, config, index)
+    key = _key(fingerprint, source.rel, data)
+    result = process_note(source, data, vault, config, index)
+    return key, mark, result, encode_entry(key, result, vault.root) if store and key else b""
 
 
-_WORKER: tuple[Vault, Config, MediaIndex, str] | None = None
+_WORKER: tuple[Vault, Config, MediaIndex, str, bool] | None = None
 
 
-def _init_worker(vault: Vault, config: Config, fingerprint: str) -> None:
+def _init_worker(vault: Vault, config: Config, fingerprint: str, store: bool) -> None:
     global _WORKER
-    _WORKER = (vault, config, MediaIndex(vault), fingerprint)
+    _WORKER = (vault, config, MediaIndex(vault), fingerprint, store)
 
 
-def _work(source: SourceFile) -> tuple[str, str, NoteResult]:
+def _work(source: SourceFile) -> tuple[str, str, NoteResult, bytes]:
     assert _WORKER is not None
     return _compute(source, *_WORKER)
 
@@ -197,24 +201,27 @@ def read_notes(
             todo.append(i)
     work = [vault.notes[i] for i in todo]
     fp = store.fingerprint if store is not None else ""
+    keep = store is not None and store.writable
     workers = min(jobs or default_jobs(), len(todo))
-    computed: Iterable[tuple[str, str, NoteResult]]
+    computed: Iterable[tuple[str, str, NoteResult, bytes]]
     if workers > 1 and len(todo) >= POOL_MIN_NOTES:
         # fork: workers start with everything imported; results come back in submission order
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
-        pool = ProcessPoolExecutor(workers, context, initializer=_init_worker, initargs=(vault, config, fp))
+        pool = ProcessPoolExecutor(
+            workers, context, initializer=_init_worker, initargs=(vault, config, fp, keep)
+        )
         with pool:
             computed = pool.map(_work, work, chunksize=max(1, min(32, len(work) // (workers * 8))))
             done = _collect(todo, computed, results, store, sources, vault, progress, done)
     else:
-        computed = (_compute(s, vault, config, index, fp) for s in work)
+        computed = (_compute(s, vault, config, index, fp, keep) for s in work)
         done = _collect(todo, computed, results, store, sources, vault, progress, done)
     return [r for r in results if r is not None]
 
 
 def _collect(
     todo: list[int],
-    computed: Iterable[tuple[str, str, NoteResult]],
+    computed: Iterable[tuple[str, str, NoteResult, bytes]],
     results: list[NoteResult | None],
     store: NoteCache | None,
     sources: Sources,
@@ -222,12 +229,12 @@ def _collect(
     progress: Callable[[int, int], None] | None,
     done: int,
 ) -> int:
-    for i, (key, mark, result) in zip(todo, computed, strict=True):
+    for i, (key, mark, result, entry) in zip(todo, computed, strict=True):
         results[i] = result
         sources.keys[i] = key  # of the bytes actually read, should the note have changed meanwhile
         sources.stats[i] = mark
         if store is not None and key:
-            store.put(key, result, vault.root)
+            store.put(key, entry)
         done += 1
         if progress is not None:
             progress(done, len(results))

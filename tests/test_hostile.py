@@ -8,12 +8,14 @@ cards are there. Every build also checks that nothing was written inside the vau
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
 import os
 import re
 import shutil
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -495,11 +497,12 @@ def test_a_tampered_cache_cannot_make_a_build_read_outside(
     (vault / "pictures.md").write_text(PATHS_NOTE.format(link="![[image 1.png]]"), encoding="utf-8")
     assert len(build(vault).media) == 1
     cache = vault / ".note2anki" / "cache"
-    for entry in (cache / "notes").rglob("*.json"):  # only the packaged path, so every other check passes
-        data = json.loads(entry.read_text(encoding="utf-8"))
-        for card in data["cards"]:
-            card["media"] = [["../secret.png", name] for _, name in card["media"]]
-        entry.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    with contextlib.closing(sqlite3.connect(cache / "notes.sqlite")) as db, db:
+        for key, entry in db.execute("SELECT key, data FROM entries").fetchall():
+            data = json.loads(entry)  # only the packaged path changes, so every other check passes
+            for card in data["cards"]:
+                card["media"] = [["../secret.png", name] for _, name in card["media"]]
+            db.execute("UPDATE entries SET data = ? WHERE key = ?", (json.dumps(data).encode(), key))
     (tmp_path / "out" / "deck.apkg").unlink()  # the next build starts from the (tampered) cache
     built = build(vault)
     assert built.code == 0

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -94,25 +96,62 @@ def test_every_incremental_build_equals_a_full_rebuild(
     assert (log.new, log.duplicate) == (fast.card_total, 0)
 
 
+def cache_entries(vault: Path) -> dict[str, bytes]:
+    with contextlib.closing(sqlite3.connect(vault / CACHE_DIR / "notes.sqlite")) as db:
+        return dict(db.execute("SELECT key, data FROM entries ORDER BY key"))
+
+
+def write_cache_entry(vault: Path, key: str, data: bytes) -> None:
+    with contextlib.closing(sqlite3.connect(vault / CACHE_DIR / "notes.sqlite")) as db, db:
+        db.execute("UPDATE entries SET data = ? WHERE key = ?", (data, key))
+
+
 def test_a_damaged_cache_is_rebuilt_not_trusted(tmp_path: Path) -> None:
     vault = tmp_path / "samples"
     shutil.copytree(ROOT / "samples", vault, ignore=shutil.ignore_patterns(".note2anki"))
     first = run(vault, Config(), out=tmp_path / "a.apkg")
     cache = vault / CACHE_DIR
-    entries = sorted((cache / "notes").rglob("*.json"))
+    entries = cache_entries(vault)
     assert len(entries) == first.notes_read
-    with_cards = [e for e in entries if json.loads(e.read_text(encoding="utf-8"))["cards"]]
-    with_cards[0].write_text("{not json", encoding="utf-8")  # damaged
-    data = json.loads(with_cards[1].read_text(encoding="utf-8"))
+    with_cards = [k for k, v in entries.items() if json.loads(v)["cards"]]
+    write_cache_entry(vault, with_cards[0], b"{not json")  # damaged
+    data = json.loads(entries[with_cards[1]])
     data["cards"][0]["fields"][1] = "<p>tampered</p>"  # well-formed but stale: its key no longer matches
     data["key"] = "0" * 64
-    with_cards[1].write_text(json.dumps(data), encoding="utf-8")
+    write_cache_entry(vault, with_cards[1], json.dumps(data).encode())
     (cache / "build.json").write_text("[]", encoding="utf-8")
     (cache / "collection.anki2").write_bytes(b"garbage")
     again = run(vault, Config(), out=tmp_path / "b.apkg")
     assert sha(tmp_path / "a.apkg") == sha(tmp_path / "b.apkg")
     assert [c.fields for c in again.cards] == [c.fields for c in first.cards]
     assert "tampered" not in (tmp_path / "b.apkg").read_bytes().decode("latin-1")
+    assert cache_entries(vault) == entries  # both entries written again
+
+
+def test_a_cache_file_that_is_not_a_database_is_replaced(tmp_path: Path) -> None:
+    vault = tmp_path / "samples"
+    shutil.copytree(ROOT / "samples", vault, ignore=shutil.ignore_patterns(".note2anki"))
+    (vault / CACHE_DIR).mkdir(parents=True)
+    (vault / CACHE_DIR / "notes.sqlite").write_bytes(b"not a database" * 100)
+    first = run(vault, Config(), out=tmp_path / "a.apkg")
+    assert len(cache_entries(vault)) == first.notes_read
+    shutil.rmtree(vault / CACHE_DIR)  # a build without any cache gives the same deck
+    assert run(vault, Config(), out=tmp_path / "b.apkg").cards == first.cards
+    assert sha(tmp_path / "a.apkg") == sha(tmp_path / "b.apkg")
+
+
+def test_cache_files_of_earlier_versions_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    """Earlier versions kept one file per note (`notes/<2 hex>/<64 hex>.json`); only such files go."""
+    vault = tmp_path / "samples"
+    shutil.copytree(ROOT / "samples", vault, ignore=shutil.ignore_patterns(".note2anki"))
+    shard = vault / CACHE_DIR / "notes" / "ab"
+    shard.mkdir(parents=True)
+    (shard / f"ab{'0' * 62}.json").write_text("{}", encoding="utf-8")
+    (vault / CACHE_DIR / "notes" / "cd").mkdir()
+    (vault / CACHE_DIR / "notes" / "cd" / "thesis.docx").write_bytes(b"years of work")
+    run(vault, Config(), out=tmp_path / "a.apkg")
+    assert not shard.exists()
+    assert (vault / CACHE_DIR / "notes" / "cd" / "thesis.docx").read_bytes() == b"years of work"
 
 
 def test_settings_and_images_invalidate_cached_notes(tmp_path: Path) -> None:
