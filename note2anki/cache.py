@@ -171,6 +171,10 @@ class NoteCache:
                 self.path.unlink()
             self._broken = False
 
+    def exists(self) -> bool:
+        """False when there is no cache file yet: every lookup would miss."""
+        return self.path.exists()
+
     def get(self, key: str, root: Path) -> NoteResult | None:
         self.used.add(key)
         db = self._connect(create=False)

@@ -74,8 +74,12 @@ def read_sources(
     vault: Vault, config: Config, store: NoteCache | None, last: Manifest | None = None
 ) -> Sources:
     """Keys of every note. A note whose size and modification time are those the last build recorded for
-    it (`last`) keeps that build's key without being read again; the others are read and hashed."""
+    it (`last`) keeps that build's key without being read again; the others are read and hashed. With
+    neither a last build nor a cache to look keys up in (a first build), no note is read here: each is
+    read once, where it is processed, and its key taken then."""
     fp = store.fingerprint if store is not None else ""
+    if last is None and (store is None or not store.exists()):
+        return Sources([""] * len(vault.notes), [""] * len(vault.notes))
     keys, stats = [], []
     for s in vault.notes:
         known = last.key_and_stat(s.rel) if last is not None and fp else None

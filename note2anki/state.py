@@ -87,10 +87,10 @@ class Report:
         }
 
 
-def card_guid(card: RenderedCard, ordinal: int = 0) -> str:
+def card_guid(card: RenderedCard, ordinal: int = 0, key: str | None = None) -> str:
     """The GUID a card gets when the state file does not know it: note path + normalised question
-    (+ ordinal for a repeated question), never the answer."""
-    parts: list[object] = [card.kind.value, card.source, _key(card)]
+    (+ ordinal for a repeated question), never the answer. `key` is `_key(card)` when already known."""
+    parts: list[object] = [card.kind.value, card.source, _key(card) if key is None else key]
     if ordinal:
         parts.append(ordinal)
     return str(genanki.guid_for(*parts))
@@ -287,16 +287,16 @@ def write_state(path: Path, data: bytes, current: bytes | None = None) -> bool:
 # --- identity --------------------------------------------------------------------------------------
 
 
-def _moves(cards: Sequence[RenderedCard], old: Sequence[Entry]) -> dict[str, str]:
+def _moves(cards: Sequence[RenderedCard], keys: Sequence[str], old: Sequence[Entry]) -> dict[str, str]:
     """new path -> old path, for notes renamed or moved since the state was written: a new path takes the
     vanished path that shares the most of its cue questions (at least MOVE_OVERLAP of the old note's).
 
     Linear in the number of cards: candidates come from an index of the vanished notes' questions."""
     mine: defaultdict[str, set[str]] = defaultdict(set)
-    for c in cards:
+    for c, key in zip(cards, keys, strict=True):
         mine[c.source]  # every new path, even one without cue cards
         if c.kind is CardKind.CUE:
-            mine[c.source].add(_key(c))
+            mine[c.source].add(key)
     theirs: defaultdict[str, set[str]] = defaultdict(set)
     for e in old:
         theirs[e.path]
@@ -325,12 +325,12 @@ def _ratio(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
-def _similarity(card: RenderedCard, answer: str, excerpt: str, entry: Entry) -> float:
+def _similarity(card: RenderedCard, key: str, answer: str, excerpt: str, entry: Entry) -> float:
     if entry.kind != card.kind.value:
         return 0.0
     if entry.answer == answer:
         return 1.0
-    return (_ratio(entry.key, _key(card)) + _ratio(entry.excerpt, excerpt)) / 2
+    return (_ratio(entry.key, key) + _ratio(entry.excerpt, excerpt)) / 2
 
 
 def assign(
@@ -352,7 +352,8 @@ def assign(
     keep = set(keep_paths)
     carried = [e for e in old if e.path in keep]
     old = [e for e in old if e.path not in keep]
-    moves = _moves(cards, old)
+    keys = [_key(c) for c in cards]  # normalised questions, each made once
+    moves = _moves(cards, keys, old)
     unmatched: defaultdict[tuple[str, str, str], list[Entry]] = defaultdict(list)
     for e in sorted(old, key=lambda e: (e.nid, e.guid)):
         unmatched[(e.path, e.kind, e.key)].append(e)
@@ -363,7 +364,7 @@ def assign(
     # 1. same note (or its old path), same question
     for i, card in enumerate(cards):
         path = moves.get(card.source, card.source)
-        bucket = unmatched.get((path, card.kind.value, _key(card)))
+        bucket = unmatched.get((path, card.kind.value, keys[i]))
         if bucket:
             matched[i] = bucket.pop(0)
     # 2. reworded questions: best remaining match in the same note
@@ -375,7 +376,7 @@ def assign(
     for i, card in enumerate(cards):
         if matched[i] is None:
             for e in leftovers.get(moves.get(card.source, card.source), []):
-                score = _similarity(card, answers[i], excerpts[i], e)
+                score = _similarity(card, keys[i], answers[i], excerpts[i], e)
                 if score >= REWORD_SIMILARITY:
                     pairs.append((-score, i, e.nid, e))
     used: set[int] = set()
@@ -395,11 +396,11 @@ def assign(
         h = card.content_hash
         prev = matched[i]
         if prev is None:
-            slot = (card.kind.value, card.source, _key(card))
-            guid = card_guid(card, ordinals[slot])
+            slot = (card.kind.value, card.source, keys[i])
+            guid = card_guid(card, ordinals[slot], keys[i])
             while guid in guids_in_use:
                 ordinals[slot] += 1
-                guid = card_guid(card, ordinals[slot])
+                guid = card_guid(card, ordinals[slot], keys[i])
             ordinals[slot] += 1
             guids_in_use.add(guid)
             while next_nid in nids_in_use:
