@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -161,17 +162,25 @@ def _build(
             except (StaleCollection, state.NotSorted):
                 pass  # the kept collection is damaged, or the state file not as written: write it all
 
+    # A big vault's state file and its entries are hundreds of megabytes in memory: they are read only once
+    # the notes are, and each is let go as soon as it has been used.
+    del old_bytes
     results = read_notes(vault, config, sources, store, progress=progress, jobs=jobs)
     if store is not None:
         store.prune()
     result = _result(vault, results)
     unreadable = [s.rel for s, r in zip(vault.notes, results, strict=True) if not r.readable]
+    old_bytes = state.read_bytes(state_path)
     old = state.parse_state(old_bytes, state_path)
+    # a checkout with `core.autocrlf` has CRLF line ends: the same state
+    old_digest = _sha(old_bytes.replace(b"\r\n", b"\n") or state.format_state([]))
+    as_written = _sha(old_bytes) if old_bytes else ""
+    del old_bytes
     notes, entries, report = state.assign(result.cards, old, int(build_time()), keep_paths=unreadable)
+    del old
     data = state.format_state(entries)
     del entries
-    # a checkout with `core.autocrlf` has CRLF line ends: the same state
-    if frozen and data != (old_bytes.replace(b"\r\n", b"\n") or state.format_state(old)):
+    if frozen and _sha(data) != old_digest:
         raise FrozenStateError(_frozen_message(state_path, report))
     if last is not None:
         last.forget()  # until this build has finished
@@ -183,7 +192,8 @@ def _build(
     for path, group in decks:
         write_apkg(group, path, keep=last.collection if kept and last is not None else None)
         outputs.append(path)
-    changed_state = state.write_state(state_path, data, old_bytes if old_bytes else None)
+    # the file on disk is given as `data` when it holds exactly that, so that it is neither read nor written
+    changed_state = state.write_state(state_path, data, data if as_written == _sha(data) else b"")
     if last is not None:
         records = note_records(vault, sources, results, notes, range(len(vault.notes)))
         raw = {rel: r.to_json() for rel, r in records.items()}
@@ -333,6 +343,10 @@ def _file_parts(groups: list[tuple[str, list[DeckNote]]]) -> list[tuple[str, lis
         seen[key] = seen.get(key, 0) + 1
         out.append((part if seen[key] == 1 else f"{part}-{seen[key]}", group))
     return out
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _order(d: Diagnostic) -> tuple[str, int, str, str]:

@@ -116,11 +116,17 @@ def read_bytes(path: Path) -> bytes:
 def parse_state(data: bytes, path: Path) -> list[Entry]:
     """Every entry of the state file's bytes (read line by line: the file can be tens of megabytes)."""
     entries = []
+    shared: dict[str, str] = {}  # a note's cards share one copy of its path, all cards one of each kind
     for number, line in enumerate(io.BytesIO(data), 1):  # one line at a time, no list of them
         if not line.strip() or line.startswith(b"#"):
             continue
         try:
-            entries.append(Entry(**json.loads(line)))
+            fields = json.loads(line)
+            for name in ("path", "kind"):
+                value = fields.get(name) if isinstance(fields, dict) else None
+                if isinstance(value, str):
+                    fields[name] = shared.setdefault(value, value)
+            entries.append(Entry(**fields))
         except (ValueError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
             hint = (
                 "it holds git merge-conflict markers: keep both sides' lines and delete the markers"
