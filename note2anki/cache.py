@@ -124,7 +124,8 @@ class NoteCache:
 
     Entries live in one SQLite file, `.note2anki/cache/notes.sqlite` (key -> JSON): ten thousand small files
     cost seconds to create, one transaction a fraction of that. A damaged or foreign file is not trusted:
-    reads then miss, and the first write starts a new file. `close()` commits what was written."""
+    reads then miss, and the first write starts a new file. `prune()` or `close()` commits what was written;
+    a build that fails before then leaves the file as it was."""
 
     def __init__(self, vault: Vault, config: Config, writable: bool) -> None:
         self.root = vault.root

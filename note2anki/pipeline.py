@@ -111,26 +111,12 @@ def _run(
     if out is not None:
         check_output(out, vault.root)
     store = NoteCache(vault, config, writable=out is not None) if cache else None
-    try:
-        return _build(vault, config, out, frozen, split, progress, jobs, store)
-    finally:
-        if store is not None:
-            store.close()  # commits what was written (pruning commits earlier)
-
-
-def _build(
-    vault: Vault,
-    config: Config,
-    out: Path | None,
-    frozen: bool,
-    split: str | None,
-    progress: Callable[[int, int], None] | None,
-    jobs: int | None,
-    store: NoteCache | None,
-) -> BuildResult:
     if out is None:
         sources = read_sources(vault, config, store)
-        return _result(vault, read_notes(vault, config, sources, store, progress=progress, jobs=jobs))
+        results = read_notes(vault, config, sources, store, progress=progress, jobs=jobs)
+        if store is not None:
+            store.close()
+        return _result(vault, results)
 
     state_path = vault.root / state.STATE_FILE
     last = LastBuild(vault, store.fingerprint, {"out": str(out.resolve()), "split": split}) if store else None
