@@ -116,6 +116,8 @@ def note_key(fingerprint: str, rel: str, data: bytes) -> str:
     return h.hexdigest()
 
 
+#: how long a build waits for another build that is writing the cache before it does without
+BUSY_SECONDS = 10.0
 _TABLE = "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, data BLOB)"
 
 
@@ -150,24 +152,26 @@ class NoteCache:
             if not self.writable:  # `check` and `list` never write, not even a table
                 db = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, isolation_level=None)
             else:
-                db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+                db = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)
                 db.execute("PRAGMA synchronous = OFF")  # a cache: a machine crash may lose it, not a build
                 db.execute(_TABLE)
-        except (OSError, sqlite3.Error):
-            self._fail()
+        except (OSError, sqlite3.Error) as exc:
+            self._fail(exc)
             return None
         self._db = db
         return db
 
-    def _fail(self) -> None:
-        """The file cannot be used (damaged, not a database, locked for too long): forget it; a writable
-        cache starts a new file."""
+    def _fail(self, exc: Exception) -> None:
+        """The file cannot be used: this build does without it. A damaged file (or one that is not a
+        database) is removed, so that a writable cache starts a new one; one that another build holds locked
+        too long, or that cannot be opened, is left alone."""
         self._broken = True
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
             self._db = None
-        if self.writable:
+        damaged = isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
+        if self.writable and damaged:
             with contextlib.suppress(OSError):
                 self.path.unlink()
             self._broken = False
@@ -183,8 +187,8 @@ class NoteCache:
             return None
         try:
             row = db.execute("SELECT data FROM entries WHERE key = ?", (key,)).fetchone()
-        except sqlite3.Error:
-            self._fail()
+        except sqlite3.Error as exc:
+            self._fail(exc)
             return None
         if row is None:
             return None
@@ -208,8 +212,8 @@ class NoteCache:
             if not db.in_transaction:
                 db.execute("BEGIN")
             db.execute("INSERT OR REPLACE INTO entries VALUES (?, ?)", (key, entry))
-        except sqlite3.Error:
-            self._fail()  # a cache that cannot be written only makes the next build slower
+        except sqlite3.Error as exc:
+            self._fail(exc)  # a cache that cannot be written only makes the next build slower
 
     def prune(self) -> None:
         """Remove entries this build did not use (older versions of notes, deleted notes), and commit."""
@@ -224,8 +228,8 @@ class NoteCache:
                     db.execute("DELETE FROM used")
                     db.executemany("INSERT OR IGNORE INTO used VALUES (?)", ((k,) for k in self.used))
                     db.execute("DELETE FROM entries WHERE key NOT IN (SELECT key FROM used)")
-                except sqlite3.Error:
-                    self._fail()
+                except sqlite3.Error as exc:
+                    self._fail(exc)
         self.close()
 
     def close(self) -> None:
@@ -235,8 +239,8 @@ class NoteCache:
             if self._db.in_transaction:
                 self._db.execute("COMMIT")
             self._db.close()
-        except sqlite3.Error:
-            self._fail()
+        except sqlite3.Error as exc:
+            self._fail(exc)
         self._db = None
 
     def _remove_legacy(self) -> None:

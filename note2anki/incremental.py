@@ -328,7 +328,7 @@ def _rel(path: Path, vault: Vault) -> str:
     return path.relative_to(vault.root).as_posix()
 
 
-def _bytes_sha(data: bytes) -> str:
+def bytes_sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
@@ -448,7 +448,7 @@ class LastBuild:
             )
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return None
-        if manifest.state != _bytes_sha(state):
+        if manifest.state != bytes_sha(state):
             return None
         if any(not Path(p).is_file() or _sha(Path(p)) != h for p, h in manifest.outputs):
             return None
@@ -473,7 +473,7 @@ class LastBuild:
             **self.header,
             "notes": raw,
             "totals": totals.to_json(),
-            "state": _bytes_sha(state),
+            "state": bytes_sha(state),
             "outputs": [[str(p), _sha(p)] for p in outputs],
             "collection": stamp(self.collection) if kept else "",
             "attachments": attachments_digest(self.vault),

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +31,7 @@ from note2anki.incremental import (
     Manifest,
     Sources,
     Totals,
+    bytes_sha,
     changes,
     note_records,
     read_notes,
@@ -159,14 +159,15 @@ def _run(
     old_bytes = state.read_bytes(state_path)
     old = state.parse_state(old_bytes, state_path)
     # a checkout with `core.autocrlf` has CRLF line ends: the same state
-    old_digest = _sha(old_bytes.replace(b"\r\n", b"\n") or state.format_state([]))
-    as_written = _sha(old_bytes) if old_bytes else ""
+    old_digest = bytes_sha(old_bytes.replace(b"\r\n", b"\n") or state.format_state([]))
+    as_written = bytes_sha(old_bytes) if old_bytes else ""
     del old_bytes
     notes, entries, report = state.assign(result.cards, old, int(build_time()), keep_paths=unreadable)
     del old
     data = state.format_state(entries)
     del entries
-    if frozen and _sha(data) != old_digest:
+    digest = bytes_sha(data)
+    if frozen and digest != old_digest:
         raise FrozenStateError(_frozen_message(state_path, report))
     if last is not None:
         last.forget()  # until this build has finished
@@ -179,7 +180,7 @@ def _run(
         write_apkg(group, path, keep=last.collection if kept and last is not None else None)
         outputs.append(path)
     # the file on disk is given as `data` when it holds exactly that, so that it is neither read nor written
-    changed_state = state.write_state(state_path, data, data if as_written == _sha(data) else b"")
+    changed_state = state.write_state(state_path, data, data if as_written == digest else b"")
     if last is not None:
         records = note_records(vault, sources, results, notes, range(len(vault.notes)))
         raw = {rel: r.to_json() for rel, r in records.items()}
@@ -329,10 +330,6 @@ def _file_parts(groups: list[tuple[str, list[DeckNote]]]) -> list[tuple[str, lis
         seen[key] = seen.get(key, 0) + 1
         out.append((part if seen[key] == 1 else f"{part}-{seen[key]}", group))
     return out
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _order(d: Diagnostic) -> tuple[str, int, str, str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from note2anki import Config, run, state
+from note2anki import cache as cache_module
 from note2anki.cache import CACHE_DIR
 from tests.anki_collection import AnkiCollection
 from tests.conftest import ROOT
@@ -138,6 +139,28 @@ def test_a_cache_file_that_is_not_a_database_is_replaced(tmp_path: Path) -> None
     shutil.rmtree(vault / CACHE_DIR)  # a build without any cache gives the same deck
     assert run(vault, Config(), out=tmp_path / "b.apkg").cards == first.cards
     assert sha(tmp_path / "a.apkg") == sha(tmp_path / "b.apkg")
+
+
+def test_a_cache_locked_by_another_build_is_done_without_and_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another build holding the cache: this one waits BUSY_SECONDS, builds without the cache, and neither
+    deletes nor changes it."""
+    vault = tmp_path / "samples"
+    shutil.copytree(ROOT / "samples", vault, ignore=shutil.ignore_patterns(".note2anki"))
+    first = run(vault, Config(), out=tmp_path / "a.apkg")
+    entries = cache_entries(vault)
+    (vault / "AWS" / "S3 기초.md").write_text(
+        (vault / "AWS" / "S3 기초.md").read_text(encoding="utf-8").replace("버킷", "버킷(bucket)", 1),
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(cache_module, "BUSY_SECONDS", 0.1)
+    with contextlib.closing(sqlite3.connect(vault / CACHE_DIR / "notes.sqlite")) as other:
+        other.execute("BEGIN EXCLUSIVE")
+        again = run(vault, Config(), out=tmp_path / "b.apkg")
+        other.rollback()
+    assert again.notes_read == first.notes_read and not again.up_to_date
+    assert cache_entries(vault) == entries
 
 
 def test_cache_files_of_earlier_versions_are_removed_and_nothing_else(tmp_path: Path) -> None:
