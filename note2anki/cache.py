@@ -105,7 +105,7 @@ def _tool_fingerprint() -> str:
 
 
 def fingerprint(config: Config, vault: Vault) -> str:
-    parts = (_tool_fingerprint(), repr(config), str(vault.root), vault.name)
+    parts = (_tool_fingerprint(), repr(config), str(vault.root), vault.name, repr(vault.settings))
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 

@@ -42,6 +42,14 @@ def _escape(text: str) -> str:
 
 
 class CardHTMLRenderer(mistune.HTMLRenderer):
+    def __init__(self, escape: bool = True, breaks: bool = False) -> None:
+        super().__init__(escape=escape)
+        self.breaks = breaks
+
+    def softbreak(self) -> str:
+        """A newline inside a paragraph: a line break as Obsidian shows it, unless strict line breaks."""
+        return "<br />\n" if self.breaks else "\n"
+
     def block_code(self, code: str, info: str | None = None) -> str:
         """Fenced code highlighted by Pygments (classes only, colours come from the stylesheet); a language
         Pygments does not know, or none, stays plain text in the same box."""

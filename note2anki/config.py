@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -72,6 +73,15 @@ class Config:
     #: images on the web (`![](https://…)`) are shown as links, because Anki would fetch them every time a
     #: card is shown (a tracker, a dead link, no network); `true` lets them load
     remote_images: bool = False
+    #: a single newline inside a paragraph stays a space (Obsidian's "Strict line breaks" on); unset means
+    #: what the vault's `.obsidian/app.json` says, and without it Obsidian's default: a line break
+    strict_line_breaks: bool | None = None
+    #: notes in the Obsidian templates folder (as `.obsidian/` names it) are read too; by default they are
+    #: skipped, since a template is not study material
+    read_templates: bool = False
+    #: diagnostic codes not to report (`ignore = ["N2A202"]`); a note can add its own in its frontmatter
+    #: (`note2anki-ignore: [N2A202]`)
+    ignore: tuple[str, ...] = ()
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], origin: str) -> Config:
@@ -84,7 +94,11 @@ class Config:
         values: dict[str, Any] = {}
         for key, value in data.items():
             default = getattr(cls(), key)
-            if isinstance(default, tuple):
+            if key in _OPTIONAL_BOOLS:
+                if not isinstance(value, bool):
+                    raise ConfigError(f"{origin}: `{key}` must be true or false")
+                values[key] = value
+            elif isinstance(default, tuple):
                 if isinstance(value, str):
                     value = [value]
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -102,7 +116,17 @@ class Config:
                 raise ConfigError(f"{origin}: `{key}` must be a string")
             else:
                 values[key] = value
+        bad = [c for c in values.get("ignore", ()) if not _CODE.fullmatch(c)]
+        if bad:
+            raise ConfigError(
+                f'{origin}: `ignore` takes diagnostic codes such as "N2A202", not {", ".join(map(repr, bad))}'
+            )
         return dataclasses.replace(cls(), **values)
+
+
+#: settings that are true, false or not set (None: decided elsewhere)
+_OPTIONAL_BOOLS = frozenset({"strict_line_breaks"})
+_CODE = re.compile(r"N2A\d{3}")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from note2anki.config import Config
 from note2anki.model import Diagnostic, Severity, SourceFile, Vault
+from note2anki.vaultsettings import vault_settings
 
 #: characters a file name may not have to be read: control characters (a newline would break every
 #: `file:line:` report) and undecodable bytes (Python shows them as lone surrogates)
@@ -44,6 +45,8 @@ def discover(root: Path, config: Config) -> Vault:
     read (a link leaving the vault, a named pipe, a huge file) is decided when it is read (reading.read_note).
     """
     root = root.resolve()
+    settings = vault_settings(root, config)
+    templates = tuple(f"{folder}/" for folder in settings.template_folders)
     notes: list[SourceFile] = []
     attachments: defaultdict[str, list[str]] = defaultdict(list)
     problems: list[Diagnostic] = []
@@ -104,7 +107,7 @@ def discover(root: Path, config: Config) -> Vault:
                     )
                 continue  # an attachment named so cannot be linked from a note either
             if name.lower().endswith(".md"):
-                if include.match(rel) and not exclude.match(rel):
+                if include.match(rel) and not exclude.match(rel) and not rel.startswith(templates):
                     notes.append(SourceFile(path=base / name, rel=rel))
             else:
                 attachments[name.casefold()].append(rel)
@@ -115,4 +118,5 @@ def discover(root: Path, config: Config) -> Vault:
         notes=tuple(notes),
         attachments={k: tuple(sorted(v)) for k, v in sorted(attachments.items())},
         problems=tuple(sorted(problems)),
+        settings=settings,
     )

@@ -8,6 +8,7 @@ terms is also a cloze card. No per-card markers are needed.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 from collections.abc import Iterable, Iterator
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from note2anki import markdown as md
 from note2anki.config import Config
 from note2anki.model import Card, CardKind, Diagnostic, Fragment, ParsedNote, Severity, Token
+from note2anki.obsidian import FenceTracker
 
 CUE, SUMMARY, OTHER = "cue", "summary", "other"
 _QUESTION_LABEL = re.compile(r"^\s*(?:질문|Q|Question)\s*\d*\s*[:：]\s*", re.IGNORECASE)
@@ -43,16 +45,56 @@ class _Keys:
 
         self.cue = patterns(config.cue_headings)
         self.summary = patterns(config.summary_headings)
+        self.cue_names = tuple(n.rstrip("* ") for n in config.cue_headings if md.heading_key(n))
+        self.summary_names = tuple(n.rstrip("* ") for n in config.summary_headings if md.heading_key(n))
         self.other = patterns(config.other_headings)
         self.wrappers = frozenset(keys(config.wrappers))
         self.placeholders = frozenset(keys(config.placeholders))
         self.closers = frozenset(keys(config.non_question_headings))
+
+    def near_miss(self, key: str) -> tuple[str, str] | None:
+        """(role, configured name) of a cue or summary heading that `key` looks like a misspelling of."""
+        if len(key) < 3 or self.role(key) is not None:
+            return None
+        for role, names, configured in (
+            (CUE, self.cue, self.cue_names),
+            (SUMMARY, self.summary, self.summary_names),
+        ):
+            for (name, prefix), shown in zip(names, configured, strict=True):
+                candidate = key[: len(name)] if prefix and len(key) > len(name) else key
+                if abs(len(candidate) - len(name)) <= 2 and _ratio(candidate, name) >= NEAR_MISS:
+                    return role, shown
+        return None
 
     def role(self, key: str) -> str | None:
         for role, names in ((CUE, self.cue), (SUMMARY, self.summary), (OTHER, self.other)):
             if any(key.startswith(n) if prefix else key == n for n, prefix in names):
                 return role
         return None
+
+
+#: how alike a heading must be to a cue or summary heading to be reported as a misspelling of it
+NEAR_MISS = 0.75
+_ATX_LINE = re.compile(r" {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$")
+
+
+def _ratio(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+def _near_misses(note: ParsedNote, keys: _Keys, found: set[str]) -> Iterator[tuple[int, str, str, str]]:
+    """(line, heading, role, name) for each heading that looks like a misspelt cue or summary heading, in a
+    note without such a section (`found`: the roles it has)."""
+    fences = FenceTracker()
+    for i, line in enumerate(note.body.split("\n")):
+        if fences.in_code(line) or "#" not in line[:4]:
+            continue
+        m = _ATX_LINE.match(line)
+        if m is None:
+            continue
+        miss = keys.near_miss(md.heading_key(m.group(1)))
+        if miss is not None and miss[0] not in found:
+            yield note.body_line + i, m.group(1).strip(), *miss
 
 
 class _Lines:
@@ -313,6 +355,7 @@ class _Extractor:
         if md.kind(kids[0]) in ("paragraph", "block_text") and (
             md.heading_key(md.plain_text(md.children(kids[0]))) in self.keys.wrappers
         ):
+            # a label (`**AI 요약**`) over the items, or alone above them: never an item itself
             yield from self.summary_section(kids[1:])
             return
         yield from self._item(kids)
@@ -339,7 +382,8 @@ def extract(note: ParsedNote, config: Config) -> tuple[list[Card], list[Diagnost
     cards: list[Card] = []
     items: list[Fragment] = []
     summary_line: int | None = None
-    for section in _sections(note.blocks, ex.keys):
+    sections = _sections(note.blocks, ex.keys)
+    for section in sections:
         heading_line = ex.lines.find(md.children(section.heading))
         if section.role == CUE:
             reported = len(ex.diagnostics)
@@ -356,6 +400,15 @@ def extract(note: ParsedNote, config: Config) -> tuple[list[Card], list[Diagnost
         else:
             summary_line = summary_line or heading_line
             items.extend(ex.summary_section(section.blocks))
+    roles = {section.role for section in sections}
+    for line, heading, role, name in _near_misses(note, ex.keys, roles):
+        what = "cue questions" if role == CUE else "summary"
+        ex.warn(
+            line,
+            "N2A209",
+            f"the heading “{heading[:80]}” looks like the {what} heading “{name}” but is not one, so nothing "
+            f"under it becomes a card; fix the spelling (or add it to `{role}_headings` in note2anki.toml)",
+        )
     seen: dict[str, int | None] = {}
     for card in cards:
         key = md.heading_key(card.prompt)
@@ -379,38 +432,94 @@ def extract(note: ParsedNote, config: Config) -> tuple[list[Card], list[Diagnost
             )
         )
     if config.cloze:
-        cards.extend(_clozes(note, items))
+        cards.extend(_clozes(ex, note, items))
     return cards, ex.diagnostics
 
 
 #: the Markdown that marks a summary item's key terms (`**bold**`, `==highlight==`)
 CLOZE_MARKS = frozenset({"strong", "mark"})
+#: a cloze card must still say something with its terms hidden: at least this many visible words (the note
+#: title above it is not enough)
+CLOZE_MIN_WORDS = 2
+_LABEL_END = re.compile(r"^\s*[:：]")
+_WORD = re.compile(r"\w")
+
+
+def is_cloze_term(tok: Token) -> bool:
+    return (
+        md.kind(tok) in CLOZE_MARKS and bool(md.plain_text(md.children(tok)).strip()) and not tok.get("label")
+    )
 
 
 def cloze_terms(tokens: Iterable[Token]) -> int:
-    """How many terms are marked (outermost marks with text only)."""
+    """How many terms are marked (outermost marks with text only; labels are not terms)."""
     count = 0
     for tok in tokens:
         if md.kind(tok) in CLOZE_MARKS:
-            count += bool(md.plain_text(md.children(tok)).strip())
+            count += is_cloze_term(tok)
         else:
             count += cloze_terms(md.children(tok))
     return count
 
 
-def _clozes(note: ParsedNote, items: list[Fragment]) -> Iterator[Card]:
-    """A cloze card for each summary item with marked terms; the others stay in the summary card only."""
+def _mark_labels(tokens: tuple[Token, ...]) -> tuple[Token, ...]:
+    """The item with a leading label flagged `label`: a mark followed by a colon (`**정의**: …`,
+    `**Why:** …`), or a marked title alone on the first line over nested content (`**AI 요약**` with
+    bullets under it). A label names what follows, it is not a term to recall, so it is never hidden."""
+    if not tokens or md.kind(tokens[0]) not in ("block_text", "paragraph"):
+        return tokens
+    inline = md.children(tokens[0])
+    solid = [t for t in inline if not (md.kind(t) == "text" and not str(t["raw"]).strip(" :："))]
+    if not solid or md.kind(solid[0]) not in CLOZE_MARKS or solid[0] is not inline[0]:
+        return tokens
+    text = md.plain_text(md.children(inline[0])).rstrip()
+    after = md.plain_text(inline[1:2])
+    title = len(solid) == 1 and len(tokens) > 1
+    if not (title or text.endswith((":", "：")) or _LABEL_END.match(after)):
+        return tokens
+    first = {**tokens[0], "children": [{**inline[0], "label": True}, *inline[1:]]}
+    return (first, *tokens[1:])
+
+
+def _visible_words(tokens: Iterable[Token]) -> int:
+    """Words left on the card when every marked term is hidden (punctuation alone is not a word)."""
+
+    def text(tokens: Iterable[Token]) -> Iterator[str]:
+        for tok in tokens:
+            if is_cloze_term(tok):
+                yield " "
+            elif md.kind(tok) in ("image", "embed"):
+                continue
+            elif md.children(tok):
+                yield from text(md.children(tok))
+                yield " "
+            else:
+                yield md.plain_text([tok])
+
+    return sum(1 for word in "".join(text(tokens)).split() if _WORD.search(word))
+
+
+def _clozes(ex: _Extractor, note: ParsedNote, items: list[Fragment]) -> Iterator[Card]:
+    """A cloze card for each summary item with marked terms and enough text around them; the others stay in
+    the summary card only."""
     lines = _Lines(note)
     for item in items:
-        if cloze_terms(item.tokens):
-            prompt = " ".join(md.plain_text(item.tokens, media=False).split())
-            yield Card(
-                kind=CardKind.CLOZE,
-                note=note,
-                prompt=prompt,
-                line=lines.find(list(item.tokens)),
-                items=(item,),
+        tokens = _mark_labels(item.tokens)
+        if not cloze_terms(tokens):
+            continue
+        line = lines.find(list(tokens))
+        if _visible_words(tokens) < CLOZE_MIN_WORDS:
+            shown = " ".join(md.plain_text(tokens, media=False).split())[:80]
+            ex.warn(
+                line,
+                "N2A208",
+                f"“{shown}” is marked (bold or highlight) almost as a whole, so a cloze card would show "
+                "little but [...]; it stays on the summary card only. Mark just the key term and keep the "
+                "words around it",
             )
+            continue
+        prompt = " ".join(md.plain_text(tokens, media=False).split())
+        yield Card(kind=CardKind.CLOZE, note=note, prompt=prompt, line=line, items=(Fragment(tokens),))
 
 
 @functools.lru_cache(maxsize=8)

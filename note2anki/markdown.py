@@ -25,10 +25,13 @@ def ast_parser() -> mistune.Markdown:
     return mistune.create_markdown(renderer=None, plugins=list(PLUGINS))
 
 
-@functools.lru_cache(maxsize=1)
-def html_renderer() -> mistune.HTMLRenderer:
+@functools.lru_cache(maxsize=2)
+def html_renderer(breaks: bool = False) -> mistune.HTMLRenderer:
+    """`breaks`: a single newline inside a paragraph is a line break (Obsidian's default), not a space."""
     # escape=False keeps the HTML students paste from Notion (<br>, <details>); render.sanitize cleans it.
-    md = mistune.create_markdown(renderer=CardHTMLRenderer(escape=False), plugins=list(PLUGINS))
+    md = mistune.create_markdown(
+        renderer=CardHTMLRenderer(escape=False, breaks=breaks), plugins=list(PLUGINS)
+    )
     renderer = md.renderer
     assert isinstance(renderer, mistune.HTMLRenderer)
     return renderer
@@ -57,8 +60,8 @@ def parse_blocks(text: str) -> list[Token]:
     return cast("list[Token]", tokens)
 
 
-def to_html(tokens: Iterable[Token]) -> str:
-    return html_renderer().render_tokens(tokens, BlockState())  # type: ignore[arg-type]
+def to_html(tokens: Iterable[Token], breaks: bool = False) -> str:
+    return html_renderer(breaks).render_tokens(tokens, BlockState())  # type: ignore[arg-type]
 
 
 # --- reading tokens -------------------------------------------------------------------------------

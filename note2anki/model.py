@@ -56,6 +56,16 @@ class SourceFile:
 
 
 @dataclass(frozen=True)
+class VaultSettings:
+    """What the vault's `.obsidian/` folder (or note2anki.toml) says about how its notes look."""
+
+    #: a single newline inside a paragraph is a line break (Obsidian's "Strict line breaks" off, its default)
+    breaks: bool = True
+    #: vault-relative folders holding Obsidian templates (their notes are skipped unless `read_templates`)
+    template_folders: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Vault:
     root: Path
     name: str
@@ -65,6 +75,7 @@ class Vault:
     #: what the walk could not use (unreadable folders, badly named files, folder links), reported by
     #: every command
     problems: tuple[Diagnostic, ...] = ()
+    settings: VaultSettings = VaultSettings()
 
 
 @dataclass(frozen=True)

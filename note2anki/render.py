@@ -19,7 +19,7 @@ import nh3
 
 from note2anki import markdown as md
 from note2anki.config import Config
-from note2anki.extract import CLOZE_MARKS
+from note2anki.extract import is_cloze_term
 from note2anki.model import (
     Card,
     CardKind,
@@ -194,8 +194,10 @@ class _Renderer:
         vault: str,
         lookups: list[tuple[str, str]],
         remote_images: bool = False,
+        breaks: bool = False,
     ) -> None:
         self.card = card
+        self.breaks = breaks
         self.remote_images = remote_images
         self.index = media
         self.vault = vault
@@ -291,7 +293,8 @@ class _Renderer:
         return {**tok, "attrs": {**tok["attrs"], "url": name}}
 
     def html(self, tokens: Iterable[Token]) -> str:
-        return sanitize(md.to_html(md.map_tokens(tokens, self._token)), self.remote_images).strip()
+        html = md.to_html(md.map_tokens(tokens, self._token), self.breaks)
+        return sanitize(html, self.remote_images).strip()
 
     def fields(self) -> tuple[str, ...]:
         """The note type's fields, in its order (export.py: CUE_MODEL, SUMMARY_MODEL, CLOZE_MODEL)."""
@@ -335,7 +338,7 @@ def _cloze_tokens(tokens: Iterable[Token]) -> list[Token]:
         nonlocal count
         out: list[Token] = []
         for tok in tokens:
-            if md.kind(tok) in CLOZE_MARKS and md.plain_text(md.children(tok)).strip():
+            if is_cloze_term(tok):
                 count += 1
                 out.append({"type": "cloze", "attrs": {"n": count}, "children": [tok]})
             elif md.children(tok):
@@ -410,7 +413,12 @@ def render(
     """The card's fields, deck, tags and media. Every image lookup is appended to `lookups` as (link as
     written, vault path found or "") so a cached card can be checked against the vault later."""
     r = _Renderer(
-        card, media, vault_name(vault, config), [] if lookups is None else lookups, config.remote_images
+        card,
+        media,
+        vault_name(vault, config),
+        [] if lookups is None else lookups,
+        config.remote_images,
+        vault.settings.breaks,
     )
     meta = card.note.meta
     rendered = RenderedCard(
