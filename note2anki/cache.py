@@ -80,6 +80,7 @@ class NoteResult:
     diagnostics: tuple[Diagnostic, ...]
     readable: bool  # False: the note could not be read or parsed (its cards keep their identity)
     media: tuple[MediaDep, ...] = ()
+    cached: bool = False  # from the cache: the note did not change since a build read it (never stored)
 
 
 def stamp(path: Path | str) -> str:
@@ -330,4 +331,4 @@ def _result(data: dict[str, Any], root: Path) -> NoteResult:
         for p, line, code, sev, msg in data["diagnostics"]
     )
     media = tuple(MediaDep(str(t), str(r), str(s)) for t, r, s in data["media"])
-    return NoteResult(tuple(cards), diagnostics, bool(data["readable"]), media)
+    return NoteResult(tuple(cards), diagnostics, bool(data["readable"]), media, cached=True)

@@ -10,7 +10,7 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,12 +18,14 @@ import click
 
 from note2anki import __version__, listing
 from note2anki import check as check_module
+from note2anki import removed as removed_list
 from note2anki.atomic import atomic_write
 from note2anki.config import CONFIG_FILE, ConfigError, Workspace, workspace
 from note2anki.export import ExportError, OutputRefused
-from note2anki.model import BuildResult, CardKind
+from note2anki.model import BuildResult, CardKind, RemovedCard
 from note2anki.pipeline import FrozenStateError, run
 from note2anki.precommit import notes_in_vault, unstaged
+from note2anki.removed import search as removed_search
 from note2anki.state import STATE_FILE, StateError
 from note2anki.workflow import WORKFLOW_PATH, workflow
 
@@ -55,17 +57,35 @@ def _workspace(vault: Path | None, config_path: Path | None, **overrides: Any) -
     return dataclasses.replace(ws, config=config)
 
 
-def _report(result: BuildResult, quiet: bool) -> None:
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`1 card`, `2 cards`, `1,000 media files`."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
+def _report(result: BuildResult, quiet: bool, verbose: bool = False) -> None:
+    """Errors always; warnings of the notes read this time (all with `verbose`), the others counted in one
+    line; then the summary."""
+    hidden = []
     for d in result.diagnostics:
-        if not quiet or d.severity.value == "error":
+        if d.severity.value == "error" or (not quiet and (verbose or result.is_new(d))):
             click.echo(d.format(), err=True)
+        elif not quiet:
+            hidden.append(d)
     if quiet:
         return
+    if hidden:
+        notes = len({d.path for d in hidden})
+        click.echo(
+            f"note2anki: {plural(len(hidden), 'warning')} in {plural(notes, 'unchanged note')} not shown "
+            "again (`note2anki check` or `build --verbose` lists them)",
+            err=True,
+        )
     summary = (
-        f"note2anki: {result.notes_read} notes read, {result.count(CardKind.CUE)} cue cards, "
-        f"{result.count(CardKind.SUMMARY)} summary cards, {result.count(CardKind.CLOZE)} cloze notes, "
-        f"{len(result.media)} media files, "
-        f"{len(result.errors)} errors, {len(result.warnings)} warnings"
+        f"note2anki: {plural(result.notes_read, 'note')} read, "
+        f"{plural(result.count(CardKind.CUE), 'cue card')}, "
+        f"{plural(result.count(CardKind.SUMMARY), 'summary card')}, "
+        f"{plural(result.count(CardKind.CLOZE), 'cloze note')}, {plural(len(result.media), 'media file')}, "
+        f"{plural(len(result.errors), 'error')}, {plural(len(result.warnings), 'warning')}"
     )
     if result.report is not None:
         r = result.report
@@ -80,6 +100,24 @@ def _report(result: BuildResult, quiet: bool) -> None:
         if result.up_to_date:
             summary += " (already up to date: nothing changed since the last build)"
     click.echo(summary, err=True)
+
+
+#: the removed cards' search is printed in full up to this many cards; beyond, `note2anki removed` prints it
+SEARCH_MAX_CARDS = 200
+
+
+def _report_removed(cards: Sequence[RemovedCard]) -> None:
+    if not cards:
+        return
+    if len(cards) <= SEARCH_MAX_CARDS:
+        how = f"find them in Anki's browser with: {removed_search(cards)}"
+    else:
+        how = "`note2anki removed` prints the Anki search that finds them all"
+    click.echo(
+        f"note2anki: {plural(len(cards), 'card')} removed from your notes may still be in Anki (an .apkg "
+        f"cannot delete them); {how}, delete them there, then run `note2anki removed --clear`",
+        err=True,
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -131,6 +169,13 @@ def cli() -> None:
     help="Read every note again instead of reusing .note2anki/cache (which is still refreshed).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only; no summary, no progress bar.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Print every warning, also those of notes unchanged since the last build (counted in one line "
+    "otherwise).",
+)
 def build(
     vault: Path | None,
     config_path: Path | None,
@@ -142,6 +187,7 @@ def build(
     jobs: int | None,
     no_cache: bool,
     quiet: bool,
+    verbose: bool,
 ) -> None:
     """Build an Anki deck (.apkg) from the notes in VAULT (default: the current folder, or `vault` in
     ./note2anki.toml).
@@ -155,9 +201,13 @@ def build(
     """
     ws = _workspace(vault, config_path, deck=deck)
     out = output or ws.default_output
+    if not out.suffix:  # `-o mydeck`: Anki only imports files named .apkg
+        out = out.with_name(out.name + ".apkg")
     if report_path is not None:
         _check_report_path(report_path, ws.vault)
-    result = _build(ws, out, split=split, frozen=frozen, quiet=quiet, jobs=jobs, cache=not no_cache)
+    result = _build(
+        ws, out, split=split, frozen=frozen, quiet=quiet, jobs=jobs, cache=not no_cache, verbose=verbose
+    )
     if result.report is not None and report_path is not None:
         data = {"cards": result.card_total, **result.report.to_json()}
         try:
@@ -187,6 +237,7 @@ def _build(
     quiet: bool,
     jobs: int | None = None,
     cache: bool = True,
+    verbose: bool = False,
 ) -> BuildResult:
     with _progress(quiet) as progress:
         try:
@@ -204,14 +255,9 @@ def _build(
             raise click.UsageError(str(exc)) from exc
         except (ExportError, StateError, FrozenStateError) as exc:
             raise click.ClickException(str(exc)) from exc
-    _report(result, quiet)
-    if result.report is not None and result.report.removed and not quiet:
-        click.echo(
-            f"note2anki: {len(result.report.removed)} cards were removed from your notes; an .apkg "
-            "cannot delete them, so find and delete them in Anki's browser with: "
-            f"{result.report.removed_search()}",
-            err=True,
-        )
+    _report(result, quiet, verbose)
+    if not quiet:
+        _report_removed(result.removed)
     return result
 
 
@@ -277,8 +323,8 @@ def _print_check(result: BuildResult, ws: Workspace, fmt: str, quiet: bool) -> N
         click.echo(check_module.format_text(result), nl=False)
     if not quiet:
         click.echo(
-            f"note2anki: {result.notes_read} notes checked, {len(result.errors)} errors, "
-            f"{len(result.warnings)} warnings",
+            f"note2anki: {plural(result.notes_read, 'note')} checked, {plural(len(result.errors), 'error')}, "
+            f"{plural(len(result.warnings), 'warning')}",
             err=True,
         )
 
@@ -338,6 +384,32 @@ def init_ci(force: bool, install: str | None, vault: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(workflow(install, vault), encoding="utf-8")
     click.echo(str(target))
+
+
+@cli.command(name="removed")
+@_vault_options
+@click.option("--clear", is_flag=True, help="Forget the list (after deleting the cards in Anki).")
+def removed_cards(vault: Path | None, config_path: Path | None, clear: bool) -> None:
+    """List the cards removed from the notes of VAULT that may still be in Anki, and print one Anki search
+    that finds them all (stdout). An .apkg cannot delete cards: search in Anki's browser, delete them, then
+    clear the list.
+
+    \b
+    Example:
+        note2anki removed samples && note2anki removed samples --clear
+    """
+    ws = _workspace(vault, config_path)
+    root = ws.vault.resolve()
+    cards = removed_list.load(root)
+    if clear:
+        removed_list.save(root, [])
+        click.echo(f"note2anki: forgot {plural(len(cards), 'removed card')}", err=True)
+        return
+    for card in cards:
+        click.echo(f"{card.path}: {card.question} (nid:{card.nid})", err=True)
+    if cards:
+        click.echo(removed_search(cards))
+    click.echo(f"note2anki: {plural(len(cards), 'removed card')} may still be in Anki", err=True)
 
 
 @cli.group()

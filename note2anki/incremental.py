@@ -120,7 +120,7 @@ def _process_note(
     note, problems = parse(source, config, data=data)
     diagnostics = list(problems)
     if note is None:
-        return NoteResult((), tuple(diagnostics), readable=False)
+        return NoteResult((), tuple(unignored(diagnostics, config.ignore)), readable=False)
     found, problems = extract(note, config)
     diagnostics.extend(problems)
     cards = []
@@ -133,7 +133,14 @@ def _process_note(
         MediaDep(target, rel, stamp(vault.root / rel) if rel else "")
         for target, rel in dict.fromkeys(lookups)
     )
-    return NoteResult(tuple(cards), tuple(diagnostics), readable=True, media=deps)
+    ignored = (*config.ignore, *note.meta.ignore)
+    return NoteResult(tuple(cards), tuple(unignored(diagnostics, ignored)), readable=True, media=deps)
+
+
+def unignored(diagnostics: Iterable[Diagnostic], codes: Iterable[str]) -> list[Diagnostic]:
+    """The diagnostics whose code is not ignored; errors are always kept (the note is not in the deck)."""
+    skip = frozenset(codes)
+    return [d for d in diagnostics if d.severity is Severity.ERROR or d.code not in skip]
 
 
 def fresh(deps: Iterable[MediaDep], note_rel: str, vault: Vault, index: MediaIndex) -> bool:

@@ -28,6 +28,13 @@ def _fit(text: str, limit: int) -> str:
     return "".join(out) + "…"
 
 
+def _fit_start(text: str, limit: int) -> str:
+    """Cut `text` to `limit` columns from the left: note paths differ at their end (`…/03 - Lambda.md`)."""
+    if _width(text) <= limit:
+        return text
+    return _fit(text[::-1], limit)[::-1]
+
+
 def _pad(text: str, width: int) -> str:
     return text + " " * (width - _width(text))
 
@@ -43,7 +50,7 @@ def _row(card: RenderedCard) -> dict[str, str]:
     }
 
 
-COLUMNS = (("kind", 7), ("note", 28), ("question", 36), ("answer", 30), ("tags", 40), ("deck", 30))
+COLUMNS = (("kind", 7), ("note", 32), ("question", 36), ("answer", 30), ("tags", 40), ("deck", 30))
 
 
 def format_table(cards: Sequence[RenderedCard]) -> str:
@@ -51,7 +58,12 @@ def format_table(cards: Sequence[RenderedCard]) -> str:
     for card in cards:
         row = _row(card)
         row["answer"] = html_to_text(row["answer"])
-        rows.append([_fit(" ".join(row[name].split()), limit) for name, limit in COLUMNS])
+        rows.append(
+            [
+                (_fit_start if name == "note" else _fit)(" ".join(row[name].split()), limit)
+                for name, limit in COLUMNS
+            ]
+        )
     header = [name for name, _ in COLUMNS]
     widths = [max([_width(h)] + [_width(r[i]) for r in rows]) for i, h in enumerate(header)]
     lines = [

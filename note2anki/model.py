@@ -86,6 +86,8 @@ class NoteMeta:
     tags: tuple[str, ...]
     #: tag links from the note's first lines (`[[AWS]] [[Book]]`), used when frontmatter says nothing
     topics: tuple[str, ...] = ()
+    #: warning codes this note does not want reported (frontmatter `note2anki-ignore`)
+    ignore: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,22 @@ class DeckNote:
     mod: int  # seconds: when the card's content last changed
 
 
+@dataclass(frozen=True, order=True)
+class RemovedCard:
+    """A card that left the vault and may still be in Anki (removed.py keeps the list)."""
+
+    nid: int
+    guid: str
+    path: str  # the note it came from
+    question: str
+
+    @classmethod
+    def from_json(cls, data: object) -> RemovedCard:
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        return cls(int(data["nid"]), str(data["guid"]), str(data["path"]), str(data["question"]))
+
+
 @dataclass(frozen=True)
 class BuildResult:
     notes_read: int
@@ -177,6 +195,15 @@ class BuildResult:
     #: (the counts below still say what it holds)
     up_to_date: bool = False
     counts: Mapping[CardKind, int] | None = None  # card counts when `cards` is not loaded
+    #: vault paths of the notes read this time (the others are unchanged since a build read them);
+    #: None: every note was read
+    fresh: frozenset[str] | None = None
+    #: cards removed from the vault since the list was last cleared (`note2anki removed --clear`)
+    removed: tuple[RemovedCard, ...] = ()
+
+    def is_new(self, d: Diagnostic) -> bool:
+        """True for an error, or a diagnostic of a note read this time or of the vault's walk."""
+        return self.fresh is None or d.severity is Severity.ERROR or d.path in self.fresh
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:

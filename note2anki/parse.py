@@ -85,6 +85,17 @@ def _frontmatter_tags(meta: Mapping[str, Any]) -> tuple[str, ...]:
     return ()
 
 
+_CODE = re.compile(r"N2A\d{3}")
+
+
+def _ignored_codes(meta: Mapping[str, Any]) -> tuple[str, ...]:
+    """The codes of `note2anki-ignore: [N2A202, N2A301]` (or a comma-separated string)."""
+    for key, value in meta.items():
+        if md.heading_key(str(key)) == "note2ankiignore":
+            return tuple(sorted(set(_CODE.findall(scalar_text(value) or ""))))
+    return ()
+
+
 def _topic_links(blocks: list[Token]) -> tuple[str, ...]:
     """Tag links on the note's first lines: a paragraph made only of `[[...]]` links, possibly under a
     `# Tags` heading."""
@@ -213,6 +224,7 @@ def parse(
         textbook=_nfc(textbook),
         tags=tuple(t[:MAX_VALUE] for t in _frontmatter_tags(meta)),
         topics=_topic_links(blocks),
+        ignore=_ignored_codes(meta),
     )
     return ParsedNote(source, note_meta, split.body, split.body_line, tuple(blocks)), problems
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from note2anki import removed as removed_list
 from note2anki import state
 from note2anki.cache import PRIVATE_DIR, NoteCache, NoteResult, private_ok
 from note2anki.config import Config
@@ -36,6 +37,7 @@ from note2anki.incremental import (
     note_records,
     read_notes,
     read_sources,
+    unignored,
 )
 from note2anki.model import (
     BuildResult,
@@ -43,6 +45,7 @@ from note2anki.model import (
     DeckNote,
     Diagnostic,
     MediaFile,
+    RemovedCard,
     RenderedCard,
     Severity,
     Vault,
@@ -91,11 +94,13 @@ def run(
                 "would be read and written outside the vault; delete the link (builds are slower until then)",
             )
         )
+    problems = unignored(problems, config.ignore)
     result = _run(vault, config, out, frozen, split, progress, jobs, cache)
     if not problems or only is not None:
         return result
     diagnostics = sorted({*problems, *result.diagnostics}, key=_order)
-    return dataclasses.replace(result, diagnostics=tuple(diagnostics))
+    fresh = None if result.fresh is None else result.fresh | {d.path for d in problems}
+    return dataclasses.replace(result, diagnostics=tuple(diagnostics), fresh=fresh)
 
 
 def _run(
@@ -127,7 +132,8 @@ def _run(
         index = MediaIndex(vault)
         changed, removed = changes(manifest, vault, sources, index)
         if not changed and not removed:  # the deck and state file on disk are what this build would write
-            return _from_totals(vault, manifest.totals, (), (Path(p) for p, _ in manifest.outputs))
+            result = _from_totals(vault, manifest.totals, (), (Path(p) for p, _ in manifest.outputs))
+            return dataclasses.replace(result, removed=tuple(removed_list.load(vault.root)))
         if split is None and len(changed) + len(removed) <= INCREMENTAL_MAX and last.collection_ok(manifest):
             try:
                 return _incremental(
@@ -185,7 +191,20 @@ def _run(
         records = note_records(vault, sources, results, notes, range(len(vault.notes)))
         raw = {rel: r.to_json() for rel, r in records.items()}
         last.save(raw, Totals.of(records), data, outputs, kept=kept)
-    return dataclasses.replace(result, report=report, state_changed=changed_state, outputs=tuple(outputs))
+    pending = _remember_removed(vault, report)
+    return dataclasses.replace(
+        result, report=report, state_changed=changed_state, outputs=tuple(outputs), removed=pending
+    )
+
+
+def _remember_removed(vault: Vault, report: state.Report) -> tuple[RemovedCard, ...]:
+    """The vault's list of removed cards after this build (removed.py)."""
+    known = removed_list.load(vault.root)
+    gone = [RemovedCard(e.nid, e.guid, e.path, e.question) for e in report.removed]
+    pending = removed_list.update(known, gone, (e.guid for e in report.added))
+    if pending != known:
+        removed_list.save(vault.root, pending)
+    return tuple(pending)
 
 
 #: an incremental build redoes at most this many changed or removed notes; more, and the whole deck is
@@ -261,12 +280,20 @@ def _incremental(
         deck.result()  # its error, if any, is this build's
     last.save(raw, totals, data, [out], kept=True)
     result = _from_totals(vault, totals, tuple(cards), [out])
-    return dataclasses.replace(result, report=report, state_changed=changed_state, up_to_date=False)
+    return dataclasses.replace(
+        result,
+        removed=_remember_removed(vault, report),
+        report=report,
+        state_changed=changed_state,
+        up_to_date=False,
+        fresh=frozenset(s.rel for s in part.notes),
+    )
 
 
 def _result(vault: Vault, results: list[NoteResult]) -> BuildResult:
     cards = [c for r in results for c in r.cards]
     return BuildResult(
+        fresh=frozenset(s.rel for s, r in zip(vault.notes, results, strict=True) if not r.cached),
         notes_read=len(vault.notes),
         cards=tuple(cards),
         diagnostics=tuple(sorted({d for r in results for d in r.diagnostics}, key=_order)),
@@ -293,6 +320,7 @@ def _from_totals(
         outputs=tuple(outputs),
         up_to_date=True,
         counts=counts,
+        fresh=frozenset(),
     )
 
 

@@ -254,7 +254,7 @@ def test_cloze_can_be_turned_off_and_the_vault_name_set(
     )
     code, _, stderr = build_cli(vault, tmp_path / "bio.apkg")
     assert code == 0, stderr
-    assert "0 cue cards, 1 summary cards, 0 cloze notes" in stderr
+    assert "0 cue cards, 1 summary card, 0 cloze notes" in stderr
     anki.import_deck(tmp_path / "bio.apkg")
     (only,) = anki.notes()
     assert only.note_type == SUMMARY

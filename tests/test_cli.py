@@ -24,7 +24,7 @@ def test_check_clean_vault_exits_0_with_empty_stdout(write_vault) -> None:
     result = invoke("check", str(vault))
     assert result.exit_code == 0
     assert result.stdout == ""
-    assert result.stderr == "note2anki: 1 notes checked, 0 errors, 0 warnings\n"
+    assert result.stderr == "note2anki: 1 note checked, 0 errors, 0 warnings\n"
 
 
 def test_check_warnings_exit_0_unless_strict(write_vault) -> None:
