@@ -27,7 +27,7 @@ from note2anki.pipeline import FrozenStateError, run
 from note2anki.precommit import notes_in_vault, unstaged
 from note2anki.removed import search as removed_search
 from note2anki.state import STATE_FILE, StateError
-from note2anki.workflow import WORKFLOW_PATH, workflow
+from note2anki.workflow import WORKFLOW_PATH, WorkflowError, default_install, layout, workflow
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -189,8 +189,8 @@ def build(
     quiet: bool,
     verbose: bool,
 ) -> None:
-    """Build an Anki deck (.apkg) from the notes in VAULT (default: the current folder, or `vault` in
-    ./note2anki.toml).
+    """Build an Anki deck (.apkg) from the notes in VAULT (default: `vault` in ./note2anki.toml, else the
+    current folder when it is a vault: it has .obsidian/ or note2anki.lock).
 
     Every cue question with an answer becomes a card; each note's summary becomes one more.
     Importing the deck again updates cards instead of duplicating them.
@@ -361,18 +361,19 @@ def list_cards(vault: Path | None, config_path: Path | None, fmt: str) -> None:
 @click.option(
     "--install",
     metavar="REQUIREMENT",
-    help="What the workflow installs with pip (default: this version of note2anki from PyPI).",
+    help="What the workflow installs with pip (default: the git URL this note2anki came from, else this "
+    "version from PyPI; the repository variable NOTE2ANKI_INSTALL overrides it in CI).",
 )
 @click.option(
     "--vault",
-    default=".",
-    show_default=True,
-    help="The vault folder, relative to the repository root.",
+    help="The vault folder, relative to the repository root (default: what note2anki.toml at the root says, "
+    "else the root).",
 )
-def init_ci(force: bool, install: str | None, vault: str) -> None:
+def init_ci(force: bool, install: str | None, vault: str | None) -> None:
     """Write a GitHub Actions workflow (.github/workflows/anki.yml) into the repository in the current
-    folder: it checks the notes (annotations on the changed lines), builds the deck with --frozen, uploads
-    it as an artifact and attaches it to a release when a tag is pushed.
+    folder: it keeps note2anki's cache between runs, checks the notes (annotations on the changed lines),
+    builds the deck with --frozen using the same note2anki.toml, vault and lock file as your own builds,
+    uploads it as an artifact and attaches it to a release when a tag is pushed.
 
     \b
     Example:
@@ -381,8 +382,16 @@ def init_ci(force: bool, install: str | None, vault: str) -> None:
     target = Path.cwd() / WORKFLOW_PATH
     if target.exists() and not force:
         raise click.ClickException(f"{WORKFLOW_PATH} already exists; pass --force to overwrite it")
+    try:
+        text = workflow(install, layout(Path.cwd(), vault))
+    except WorkflowError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if install is None:
+        _, note = default_install()
+        if note:
+            click.echo(f"note2anki: {note}", err=True)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(workflow(install, vault), encoding="utf-8")
+    target.write_text(text, encoding="utf-8")
     click.echo(str(target))
 
 

@@ -145,9 +145,12 @@ def workspace(vault: Path | None, config_path: Path | None, cwd: Path | None = N
     cwd = cwd or Path.cwd()
     if vault is None:
         path = config_path or (cwd / CONFIG_FILE if (cwd / CONFIG_FILE).is_file() else None)
+        if path is None and looks_like_vault(cwd):
+            return workspace(cwd, None, cwd)
         if path is None:  # never walk an arbitrary folder (a home directory) by accident
             raise ConfigError(
-                f"no VAULT given and no {CONFIG_FILE} in the current folder; name the vault folder "
+                f"no VAULT given, and the current folder has no {CONFIG_FILE} and is not a vault (no "
+                f".obsidian folder, no note2anki.lock); name the vault folder "
                 f'(`note2anki build PATH`) or add a {CONFIG_FILE} with `vault = "."`'
             )
         config = load_config(cwd, path)
@@ -164,6 +167,13 @@ def workspace(vault: Path | None, config_path: Path | None, cwd: Path | None = N
     here = root.parent if cwd.resolve().is_relative_to(root) else cwd
     output = base / config.output if config.output else here / f"{root.name}.apkg"
     return Workspace(vault=vault, config=config, default_output=output)
+
+
+def looks_like_vault(folder: Path) -> bool:
+    """A folder note2anki may read without being told to: an Obsidian vault (`.obsidian/`) or one it built
+    before (`note2anki.lock`). A folder that merely holds Markdown (a code repository's README) is not."""
+    here = folder.resolve()
+    return (here / ".obsidian").is_dir() or (here / "note2anki.lock").is_file()
 
 
 def load_config(vault: Path, path: Path | None = None) -> Config:

@@ -145,6 +145,45 @@ def _yaml_error_line(exc: yaml.YAMLError, split: _Split) -> int | None:
     return min(int(mark.line) + split.frontmatter_line, last)
 
 
+_KEY_LINE = re.compile(r"^\s*(?:-\s+)?[^:#\s][^:#]*:(?:\s|$)")
+_SPECIAL_START = re.compile(r"^\s*(?:-\s+)?[^:\s][^:]*:\s+([*&@`%!|>])")
+_DATE_LIKE = re.compile(r"^\s*([^:\s][^:]*):\s*(\d{4}-\d{1,2}-\d{1,2}\S*)\s*$")
+
+
+def _yaml_problem(exc: Exception, split: _Split) -> tuple[int, str]:
+    """The line of the frontmatter that is wrong and a hint that fits what is wrong with it."""
+    lines = (split.frontmatter or "").split("\n")
+    first = split.frontmatter_line
+    if not isinstance(exc, yaml.YAMLError):  # a value the YAML constructor rejects, such as a bad date
+        for i, text in enumerate(lines):
+            m = _DATE_LIKE.match(text)
+            if m:
+                return (
+                    first + i,
+                    f'`{m.group(2)}` reads as a date but is not one; quote it (`"{m.group(2)}"`)',
+                )
+        return first, "fix the YAML between the `---` lines"
+    line = _yaml_error_line(exc, split) or first
+    index = line - first
+    # a `key value` line without its colon: YAML only notices on the next line
+    if 0 < index < len(lines) and lines[index - 1].strip() and not _KEY_LINE.match(lines[index - 1]):
+        previous = lines[index - 1].strip()
+        if not previous.startswith(("-", "#", "[", "{", '"', "'")) and ":" not in previous:
+            return line - 1, f"`{previous[:60]}` has no `:`; write it as `key: value`"
+    text = lines[index] if 0 <= index < len(lines) else ""
+    special = _SPECIAL_START.match(text)
+    if special:
+        return (
+            line,
+            f'a value starting with `{special.group(1)}` must be quoted (`key: "{special.group(1)}…"`)',
+        )
+    if text.count(": ") > 1 or (text.rstrip().endswith(":") and text.count(":") > 1):
+        return line, 'the value has a `: ` in it; quote the value (`key: "a: b"`)'
+    if "\t" in text[: len(text) - len(text.lstrip())]:
+        return line, "YAML does not allow tabs for indentation; indent with spaces"
+    return line, "fix the YAML between the `---` lines (quote values that contain `: ` or start with `#`)"
+
+
 def parse(
     source: SourceFile, config: Config, *, whole: bool = False, data: bytes | Diagnostic | None = None
 ) -> tuple[ParsedNote | None, list[Diagnostic]]:
@@ -166,17 +205,10 @@ def parse(
         except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
             # not only YAML syntax: `date: 2024-13-45` fails in the date constructor, deep nesting in Python
             reason = str(getattr(exc, "problem", None) or exc).strip() or type(exc).__name__
+            line, hint = _yaml_problem(exc, split)
             return None, [
                 *problems,
-                _error(
-                    source,
-                    _yaml_error_line(exc, split)
-                    if isinstance(exc, yaml.YAMLError)
-                    else split.frontmatter_line,
-                    "N2A003",
-                    f"the frontmatter is not valid YAML ({reason[:200]}); fix the YAML between the `---` "
-                    "lines (quote values that contain `:` or `#`)",
-                ),
+                _error(source, line, "N2A003", f"the frontmatter is not valid YAML ({reason[:200]}); {hint}"),
             ]
         if isinstance(loaded, Mapping):
             meta = loaded

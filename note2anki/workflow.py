@@ -1,12 +1,23 @@
 """`note2anki init-ci`: a GitHub Actions workflow for a vault repository.
 
-The workflow runs the same commands a student runs locally: `note2anki check --format github` (annotations on
-the changed lines) and `note2anki build --frozen`, then uploads the deck and attaches it to tag releases.
+The workflow runs the commands a student runs locally, from the repository root, with the same settings:
+when `note2anki.toml` is at the root, the commands name no vault (the file's `vault` key says where the
+notes are, as it does for `note2anki build` on the student's machine); otherwise they name the vault folder,
+whose own `note2anki.toml` (if any) is then read. Steps: restore `.note2anki/` (the cache checks every entry
+itself, so a restored cache can only make the build faster), `note2anki check --format github` (annotations
+on the changed lines), `note2anki build --frozen`, upload the deck, attach it to tag releases.
 """
 
 from __future__ import annotations
 
+import json
+import posixpath
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
 from note2anki import __version__
+from note2anki.config import CONFIG_FILE, ConfigError, load_config
 
 WORKFLOW_PATH = ".github/workflows/anki.yml"
 #: the deck is built outside the checkout (note2anki never writes a deck into the vault)
@@ -16,6 +27,8 @@ DECK_PATH = "${{ runner.temp }}/anki-deck.apkg"
 _TEMPLATE = """\
 # Written by `note2anki init-ci`. Rebuilds the Anki deck on every push and pull request, uploads it as the
 # `anki-deck` artifact, and attaches it to a release when you push a tag (git tag v1 && git push --tags).
+# What is installed: the repository variable NOTE2ANKI_INSTALL when set (Settings > Secrets and variables >
+# Actions > Variables; any pip requirement, e.g. git+https://github.com/you/note2anki), else {default}.
 name: Anki deck
 
 on:
@@ -34,7 +47,15 @@ jobs:
         with:
           python-version: "3.12"
       - name: Install note2anki
-        run: {install}
+        env:
+          NOTE2ANKI_INSTALL: ${{{{ vars.NOTE2ANKI_INSTALL || '{default}' }}}}
+        run: python -m pip install "$NOTE2ANKI_INSTALL"
+      - name: Restore the note2anki cache
+        uses: actions/cache@v4
+        with:
+          path: {private}
+          key: note2anki-${{{{ runner.os }}}}-${{{{ github.sha }}}}
+          restore-keys: note2anki-${{{{ runner.os }}}}-
       - name: Check notes
         run: note2anki check {vault}--format github
       - name: Build deck
@@ -54,12 +75,77 @@ jobs:
 """
 
 
-def workflow(install: str | None = None, vault: str = ".") -> str:
-    """The workflow text; `install` is the pip requirement (default: this version of note2anki)."""
-    spec = install or f"note2anki=={__version__}"
+class WorkflowError(Exception):
+    """The workflow cannot be written as asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the notes are, seen from the repository root, and how the commands must name them."""
+
+    vault: str  # POSIX, relative to the root ("." for the root itself)
+    argument: str  # what the commands pass as VAULT ("" when note2anki.toml at the root says it)
+
+
+def layout(repo: Path, vault: str | None) -> Layout:
+    """The layout of the repository at `repo`: `note2anki.toml` at the root decides (its `vault` key);
+    without one, `vault` (default: the root)."""
+    config_path = repo / CONFIG_FILE
+    if config_path.is_file():
+        try:
+            configured = posixpath.normpath(load_config(repo, config_path).vault.replace("\\", "/"))
+        except ConfigError as exc:
+            raise WorkflowError(str(exc)) from exc
+        if vault is not None and posixpath.normpath(vault) != configured:
+            raise WorkflowError(
+                f"{CONFIG_FILE} says vault = {configured!r}, but --vault says {vault!r}; the workflow uses "
+                f"{CONFIG_FILE} as your own builds do, so drop --vault (or change the file)"
+            )
+        if not (repo / configured).is_dir():
+            raise WorkflowError(f"{config_path}: `vault = {configured!r}` is not a folder")
+        return Layout(configured, "")
+    folder = posixpath.normpath((vault or ".").replace("\\", "/"))
+    if folder.startswith("..") or posixpath.isabs(folder):
+        raise WorkflowError(f"--vault {vault}: give the vault folder relative to the repository root")
+    if not (repo / folder).is_dir():
+        raise WorkflowError(f"--vault {vault}: no such folder in {repo}")
+    return Layout(folder, folder)
+
+
+def default_install() -> tuple[str, str]:
+    """What the workflow installs unless told otherwise, and a note when that may not work: the git URL
+    this note2anki was installed from (PEP 610), else this version from PyPI."""
+    pin = f"note2anki=={__version__}"
+    try:
+        raw = metadata.distribution("note2anki").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        raw = None
+    if not raw:
+        return pin, ""
+    try:
+        info = json.loads(raw)
+        url, vcs = str(info["url"]), info.get("vcs_info")
+    except (ValueError, KeyError, TypeError):
+        return pin, ""
+    if isinstance(vcs, dict) and vcs.get("vcs") == "git" and url.startswith(("https://", "ssh://")):
+        commit = vcs.get("commit_id") or vcs.get("requested_revision")
+        return f"git+{url}" + (f"@{commit}" if commit else ""), ""
+    return pin, (
+        f"note2anki is installed here from {url}, which CI cannot reach; the workflow installs {pin} from "
+        "PyPI unless you pass --install or set the repository variable NOTE2ANKI_INSTALL"
+    )
+
+
+def workflow(install: str | None = None, where: Layout | None = None) -> str:
+    """The workflow text; `install` is the pip requirement (default: `default_install()`)."""
+    where = where or Layout(".", ".")
+    spec = install or default_install()[0]
+    if "'" in spec or "\n" in spec:
+        raise WorkflowError(f"--install {spec!r}: a pip requirement cannot contain quotes or line breaks")
     return _TEMPLATE.format(
-        install=f'python -m pip install "{spec}"',
-        vault=f"{vault} " if vault else "",
+        default=spec,
+        vault=f"{where.argument} " if where.argument else "",
+        private=posixpath.join(where.vault, ".note2anki") if where.vault != "." else ".note2anki",
         deck=DECK,
         deck_path=DECK_PATH,
     )

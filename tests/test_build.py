@@ -214,13 +214,32 @@ def test_deck_override_and_version(write_vault, tmp_path: Path, anki: AnkiCollec
     assert version.exit_code == 0 and re.fullmatch(r"note2anki, version \d+\.\d+\.\d+\n", version.stdout)
 
 
-def test_usage_errors_exit_2(tmp_path: Path) -> None:
+def test_usage_errors_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(cli, ["build", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "Directory" in result.stderr and "does not exist" in result.stderr
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "README.md").write_text("# A code repository, not a vault\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "code")
     result = CliRunner().invoke(cli, ["build"])
     assert result.exit_code == 2
-    assert "no VAULT given and no note2anki.toml in the current folder" in result.stderr
+    assert (
+        "no VAULT given, and the current folder has no note2anki.toml and is not a vault (no .obsidian "
+        "folder, no note2anki.lock)" in result.stderr
+    )
+    assert not (tmp_path / "code" / "note2anki.lock").exists()
+
+
+def test_vault_defaults_to_the_current_folder_when_it_is_a_vault(
+    write_vault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, anki: AnkiCollection
+) -> None:
+    note = (ROOT / "tests" / "cases" / "paragraph_answer.md").read_text(encoding="utf-8")
+    vault = write_vault({"n.md": note, ".obsidian/app.json": "{}"}, name="Study")
+    monkeypatch.chdir(vault)
+    result = CliRunner().invoke(cli, ["build"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.endswith(f"-> {tmp_path / 'Study.apkg'}\n")
+    assert anki.import_deck(tmp_path / "Study.apkg").new == len(anki.notes()) > 0
 
 
 def test_every_command_help_has_an_example() -> None:

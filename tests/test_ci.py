@@ -39,39 +39,101 @@ def note2anki_command(line: str) -> list[str]:
     return [sys.executable, "-m", "note2anki", *words[1:]]
 
 
-def test_init_ci_workflow_runs_locally(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    repo = tmp_path / "vault-repo"
-    shutil.copytree(ROOT / "samples", repo)
-    monkeypatch.chdir(repo)
-    monkeypatch.setenv("RUNNER_TEMP", str(tmp_path / "runner"))
-    result = CliRunner().invoke(cli, ["init-ci"])
-    assert result.exit_code == 0, result.stderr
-    assert result.stdout.strip() == str(repo / ".github/workflows/anki.yml")
-    again = CliRunner().invoke(cli, ["init-ci"])
-    assert again.exit_code == 1
-    assert ".github/workflows/anki.yml already exists; pass --force to overwrite it" in again.stderr
+#: (repository files besides the notes, where the notes go, what the student runs to build locally)
+LAYOUTS = {
+    "vault-at-root": ({}, ".", ["build", "."]),
+    "vault-at-root-with-toml": ({"note2anki.toml": "cloze = false\n"}, ".", ["build"]),
+    "vault-in-subfolder": (
+        {"note2anki.toml": 'vault = "notes"\ncloze = false\nexclude = ["Algorithms/**"]\n'},
+        "notes",
+        ["build"],
+    ),
+}
 
-    flow = yaml.safe_load((repo / ".github/workflows/anki.yml").read_text(encoding="utf-8"))
+
+@pytest.mark.skipif(not HAS_GIT, reason="needs git")
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_init_ci_workflow_runs_in_a_fresh_clone(layout: str, tmp_path: Path) -> None:
+    files, notes, local_build = LAYOUTS[layout]
+    repo = tmp_path / "vault-repo"
+    shutil.copytree(ROOT / "samples", repo / notes, ignore=shutil.ignore_patterns("note2anki.lock"))
+    for rel, text in files.items():
+        (repo / rel).write_text(text, encoding="utf-8")
+    assert git(repo, "init", "-q").returncode == 0
+    here = {"cwd": repo, "capture_output": True, "text": True}
+    local = subprocess.run(
+        [sys.executable, "-m", "note2anki", *local_build, "-o", str(tmp_path / "local.apkg")], **here
+    )
+    assert local.returncode == 0, local.stderr
+    assert (repo / notes / "note2anki.lock").is_file()
+    made = subprocess.run([sys.executable, "-m", "note2anki", "init-ci"], **here)
+    assert made.returncode == 0, made.stderr
+    again = subprocess.run([sys.executable, "-m", "note2anki", "init-ci"], **here)
+    assert again.returncode == 1
+    assert ".github/workflows/anki.yml already exists; pass --force to overwrite it" in again.stderr
+    git(repo, "add", "-A")
+    assert git(repo, "commit", "-qm", "notes").returncode == 0
+    clone = tmp_path / "clone"
+    assert git(tmp_path, "clone", "-q", str(repo), str(clone)).returncode == 0
+
+    flow = yaml.safe_load((clone / ".github/workflows/anki.yml").read_text(encoding="utf-8"))
     steps = {s.get("name", s.get("uses")): s for s in flow["jobs"]["deck"]["steps"]}
-    assert steps["Install note2anki"]["run"].startswith('python -m pip install "note2anki==')
+    install = steps["Install note2anki"]
+    assert install["run"] == 'python -m pip install "$NOTE2ANKI_INSTALL"'
+    assert install["env"]["NOTE2ANKI_INSTALL"].startswith("${{ vars.NOTE2ANKI_INSTALL || 'note2anki")
+    cache = steps["Restore the note2anki cache"]
+    assert cache["uses"] == "actions/cache@v4"
+    assert cache["with"]["path"] == (".note2anki" if notes == "." else f"{notes}/.note2anki")
     assert steps["Upload deck"]["with"]["path"] == "${{ runner.temp }}/anki-deck.apkg"
     assert "startsWith(github.ref, 'refs/tags/')" in steps["Attach deck to the release"]["if"]
 
-    check = subprocess.run(
-        note2anki_command(steps["Check notes"]["run"]), cwd=repo, capture_output=True, text=True
+    # the workflow's note2anki steps, exactly as written, in the fresh clone (this note2anki on PATH)
+    env = {
+        **os.environ,
+        "RUNNER_TEMP": str(tmp_path / "runner"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    (tmp_path / "runner").mkdir()
+    runs = {}
+    for name in ("Check notes", "Build deck"):
+        line = steps[name]["run"]
+        assert line.startswith("note2anki ")
+        runs[name] = subprocess.run(["bash", "-c", line], cwd=clone, env=env, capture_output=True, text=True)
+        assert runs[name].returncode == 0, f"{line}: {runs[name].stderr}"
+    assert runs["Check notes"].stdout.splitlines()[0].startswith(
+        f"::warning file={'' if notes == '.' else notes + '/'}AWS/IAM 권한.md,line=25,title=N2A201::"
     )
-    assert check.returncode == 0, check.stderr
-    assert check.stdout.splitlines()[0].startswith("::warning file=AWS/IAM 권한.md,line=25,title=N2A201::")
-    build = subprocess.run(
-        note2anki_command(steps["Build deck"]["run"]), cwd=repo, capture_output=True, text=True
+    assert runs["Build deck"].stdout == ""
+    assert git(clone, "status", "--porcelain").stdout == ""  # nothing changed: the lock agreed
+    counts = []
+    for deck in (tmp_path / "local.apkg", tmp_path / "runner" / "anki-deck.apkg"):
+        col = AnkiCollection(tmp_path / f"anki-{deck.stem}")
+        try:
+            counts.append(col.import_deck(deck).new)
+            kinds = {n.note_type for n in col.notes()}
+        finally:
+            col.close()
+        assert ("note2anki Cloze" in kinds) == (layout == "vault-at-root")
+    assert counts[0] == counts[1] == (42 if layout == "vault-at-root" else 37 if notes == "." else 22)
+
+
+def test_init_ci_refuses_a_vault_that_disagrees_with_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "note2anki.toml").write_text('vault = "notes"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["init-ci", "--vault", "other"])
+    assert result.exit_code == 2
+    assert (
+        "note2anki.toml says vault = 'notes', but --vault says 'other'; the workflow uses note2anki.toml as "
+        "your own builds do, so drop --vault (or change the file)" in result.stderr
     )
-    assert build.returncode == 0, build.stderr
-    assert build.stdout == ""
-    col = AnkiCollection(tmp_path / "anki")
-    try:
-        assert col.import_deck(tmp_path / "runner" / "anki-deck.apkg").new == 42
-    finally:
-        col.close()
+    ok = CliRunner().invoke(cli, ["init-ci", "--install", "git+https://example.invalid/n2a.git@v1"])
+    assert ok.exit_code == 0, ok.stderr
+    text = (tmp_path / ".github/workflows/anki.yml").read_text(encoding="utf-8")
+    assert "vars.NOTE2ANKI_INSTALL || 'git+https://example.invalid/n2a.git@v1'" in text
+    assert "run: note2anki build --frozen -o" in text
 
 
 def test_split_by_subject(tmp_path: Path) -> None:
@@ -188,6 +250,7 @@ def test_pre_commit_hooks_in_a_real_repository(tmp_path: Path) -> None:
     )
     assert commit("edit").returncode == 1
     assert commit("edit").returncode == 0
+
     assert (repo / "build/deck.apkg").read_bytes() != before
     assert git(repo, "status", "--porcelain").stdout == ""
     col = AnkiCollection(tmp_path / "anki")
@@ -198,6 +261,16 @@ def test_pre_commit_hooks_in_a_real_repository(tmp_path: Path) -> None:
         ]
     finally:
         col.close()
+
+    # A note with a warning: the commit passes, and the warning is shown (pre-commit hides the output of a
+    # passing hook unless it is verbose).
+    (repo / "notes/template.md").write_text(
+        NOTE.format(q="S3", a="Objects") + "- 질문1\n    - 답\n", encoding="utf-8"
+    )
+    commit("placeholder")
+    shown = commit("placeholder")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "template.md:9: warning N2A202: template placeholder “질문1” left in" in shown.stdout + shown.stderr
 
 
 class _Terminal:
