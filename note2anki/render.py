@@ -93,6 +93,10 @@ def tag_name(text: str) -> str:
     return "_".join(clean_text(text).lstrip("#").split())
 
 
+#: where Obsidian's Digital Garden plugin puts the vault's files on the published site (it rewrites links so)
+DIGITAL_GARDEN = "/img/user/"
+
+
 class MediaIndex:
     """Finds attachments the way Obsidian does and names them by content inside the deck."""
 
@@ -125,6 +129,19 @@ class MediaIndex:
             return (-shared, len(PurePosixPath(rel).parts), rel)
 
         return min(matches, key=distance) if matches else None
+
+    def from_root(self, target: str) -> str | None:
+        """A vault-absolute path (`/image/x.png`, or `/img/user/image/x.png` as Obsidian's Digital Garden
+        plugin writes them) that names a file of the vault exactly, else None (it points outside)."""
+        target = target.strip().replace("\\", "/")
+        if not target.startswith("/") or target.startswith("//"):
+            return None
+        for prefix in ("/", DIGITAL_GARDEN):
+            if target.startswith(prefix):
+                rel = posixpath.normpath(target[len(prefix) :])
+                if rel in self.files:
+                    return rel
+        return None
 
     def media(self, rel: str) -> MediaFile | None:
         if rel not in self._named:
@@ -215,7 +232,9 @@ class _Renderer:
         `file://` URL, a link to a file outside), which is never read."""
         note_rel = self.card.note.source.rel
         where = outside(target, note_rel)
-        rel = None if where else self.index.find(target, note_rel)
+        rel = self.index.from_root(target) if where else self.index.find(target, note_rel)
+        if rel is not None:
+            where = ""
         found = self.index.media(rel) if rel is not None else None
         self.lookups.append((target, rel if found is not None and rel is not None else ""))
         if found is not None:

@@ -25,7 +25,9 @@ def token_rules(style: str) -> list[str]:
     out = []
     for line in HtmlFormatter(style=style).get_style_defs(".X").splitlines():
         m = _RULE.match(line)
-        if m is None or m.group("sel").endswith((".hll", ".linenos")):
+        # `.err`: a token the lexer does not know (a newer keyword, a template tag); valid code is never
+        # boxed in red
+        if m is None or m.group("sel").endswith((".hll", ".linenos", ".err")):
             continue
         body = m.group("body").replace("background-color", "background")
         selectors = ", ".join(m.group("sel").replace(".X", scope) for scope in SCOPES[style])

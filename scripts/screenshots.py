@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MATHJAX = Path("/usr/share/javascript/mathjax/MathJax.js")
 WINDOW = (430, 600)  # a phone held upright (CSS pixels), cropped to what a card needs
 ERROR_MARK = "n2a-page-errors:"
+LAYOUT_MARK = "n2a-layout:"
 
 # Records every error the page raises: script errors, and resources (images, scripts) that fail to load
 # (caught in the capture phase, since those events do not bubble).
@@ -59,6 +60,50 @@ window.addEventListener("load", function () {
 </script>
 """.replace("@MARK@", ERROR_MARK)
 
+# Measures what a student would see at phone width, once MathJax has run: words in table cells drawn on two
+# lines (a word broken inside), whether each table and display formula scrolls sideways, and whether the page
+# itself is wider than the screen.
+_MEASURE_LAYOUT = """
+<script>
+window.addEventListener("load", function () {
+  setTimeout(function () {
+    var broken = [];
+    document.querySelectorAll("th, td").forEach(function (cell) {
+      var walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+      for (var node = walker.nextNode(); node; node = walker.nextNode()) {
+        var re = /\\S+/g, m;
+        while ((m = re.exec(node.data))) {
+          var range = document.createRange();
+          range.setStart(node, m.index);
+          range.setEnd(node, m.index + m[0].length);
+          var tops = {};
+          Array.prototype.forEach.call(range.getClientRects(), function (r) {
+            if (r.width > 0) tops[Math.round(r.top)] = true;
+          });
+          if (Object.keys(tops).length > 1) broken.push(m[0]);
+        }
+      }
+    });
+    function scrolls(selector) {
+      return Array.prototype.map.call(document.querySelectorAll(selector), function (el) {
+        return el.scrollWidth > el.clientWidth;
+      });
+    }
+    var box = document.createElement("pre");
+    box.id = "n2a-layout";
+    box.style.display = "none";
+    box.textContent = "@MARK@" + JSON.stringify({
+      broken: broken,
+      tables: scrolls("table"),
+      math: scrolls(".n2a-math, .MJXc-display, mjx-container[display='true']"),
+      page_overflows: document.documentElement.scrollWidth > window.innerWidth
+    });
+    document.body.appendChild(box);
+  }, 1500);
+});
+</script>
+""".replace("@MARK@", LAYOUT_MARK)
+
 _MATHJAX = """
 <script type="text/x-mathjax-config">
 MathJax.Hub.Config({
@@ -77,14 +122,14 @@ class Shot:
     css: str
 
 
-def page(shot: Shot, night: bool, mathjax: Path | None) -> str:
+def page(shot: Shot, night: bool, mathjax: Path | None, measure: bool = False) -> str:
     """The card as Anki's reviewer lays it out: `<body class="card card1">`, plus night-mode classes."""
     classes = "card card1" + (" nightMode night_mode" if night else "")
     math = _MATHJAX.replace("@SRC@", mathjax.as_uri()) if mathjax else ""
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"{_CATCH_ERRORS}{shot.css}{math}</head>"
+        f"{_CATCH_ERRORS}{_MEASURE_LAYOUT if measure else ''}{shot.css}{math}</head>"
         f'<body class="{classes}">{shot.body}</body></html>'
     )
 
@@ -128,6 +173,16 @@ def page_errors(binary: str, path: Path, profile: Path) -> list[str]:
     return errors
 
 
+def layout(binary: str, path: Path, profile: Path) -> dict[str, object]:
+    """What `_MEASURE_LAYOUT` found on a page made with `page(..., measure=True)`."""
+    result = _chromium(binary, profile, "--dump-dom", path.as_uri())
+    m = re.search(rf'<pre id="n2a-layout"[^>]*>{LAYOUT_MARK}(.*?)</pre>', result.stdout, re.S)
+    if m is None:
+        raise RuntimeError(f"the page did not finish loading: {result.stderr[-400:]}")
+    found: dict[str, object] = json.loads(html.unescape(m.group(1)))
+    return found
+
+
 def screenshot(binary: str, path: Path, png: Path, profile: Path) -> None:
     result = _chromium(binary, profile, f"--screenshot={png}", path.as_uri())
     if not png.is_file() or png.stat().st_size == 0:
@@ -136,8 +191,8 @@ def screenshot(binary: str, path: Path, png: Path, profile: Path) -> None:
 
 def card_shots(vault: Path, note: str, work: Path) -> tuple[list[Shot], Path]:
     """Build `vault`, import the deck into a fresh collection and render, as Anki does, the answer side of
-    `note`'s first cue card, its first cue card with code (when another), its summary card and its first
-    cloze card. Returns the shots and the collection's media folder."""
+    `note`'s first cue card, its first cue cards with code and with a table (when others), its summary card
+    and its first cloze card. Returns the shots and the collection's media folder."""
     from anki.collection import Collection
 
     from note2anki import Config, run
@@ -163,12 +218,14 @@ def card_shots(vault: Path, note: str, work: Path) -> tuple[list[Shot], Path]:
             kind = str(card.note_type()["name"]).removeprefix("note2anki ").lower()
             if kind == "cue" and "<pre" in fields["Answer"]:
                 kind = "cue" if "cue" not in shots else "code"
+            elif kind == "cue" and "<table" in fields["Answer"]:
+                kind = "cue" if "cue" not in shots else "table"
             out = card.render_output()
             shots.setdefault(kind, Shot(kind, out.answer_text, f"<style>{out.css}</style>"))
         missing = {"cue", "summary", "cloze"} - set(shots)
         if missing:
             raise SystemExit(f"{note}: no {', '.join(sorted(missing))} card in the deck built from {vault}")
-        order = [k for k in ("cue", "code", "summary", "cloze") if k in shots]
+        order = [k for k in ("cue", "code", "table", "summary", "cloze") if k in shots]
         return [shots[k] for k in order], Path(col.media.dir())
     finally:
         col.close()
@@ -202,6 +259,12 @@ def main(argv: list[str] | None = None) -> int:
                 if errors:
                     failures.append(f"{path.name}: {'; '.join(errors)}")
                     continue
+                if mode == "light":  # the layout is the same in night mode
+                    measured = media / f"{shot.name}-layout.html"
+                    measured.write_text(page(shot, False, mathjax, measure=True), encoding="utf-8")
+                    found = layout(binary, measured, profile)
+                    if found["broken"] or found["page_overflows"]:
+                        failures.append(f"{shot.name}: words broken inside or a page wider than a phone: {found}")
                 png = args.out / f"{shot.name}-{mode}.png"
                 screenshot(binary, path, png, profile)
                 print(f"screenshots: {png}")

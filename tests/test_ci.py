@@ -100,8 +100,12 @@ def test_init_ci_workflow_runs_in_a_fresh_clone(layout: str, tmp_path: Path) -> 
         assert line.startswith("note2anki ")
         runs[name] = subprocess.run(["bash", "-c", line], cwd=clone, env=env, capture_output=True, text=True)
         assert runs[name].returncode == 0, f"{line}: {runs[name].stderr}"
-    assert runs["Check notes"].stdout.splitlines()[0].startswith(
-        f"::warning file={'' if notes == '.' else notes + '/'}AWS/IAM 권한.md,line=25,title=N2A201::"
+    assert (
+        runs["Check notes"]
+        .stdout.splitlines()[0]
+        .startswith(
+            f"::warning file={'' if notes == '.' else notes + '/'}AWS/IAM 권한.md,line=25,title=N2A201::"
+        )
     )
     assert runs["Build deck"].stdout == ""
     assert git(clone, "status", "--porcelain").stdout == ""  # nothing changed: the lock agreed
@@ -270,7 +274,9 @@ def test_pre_commit_hooks_in_a_real_repository(tmp_path: Path) -> None:
     commit("placeholder")
     shown = commit("placeholder")
     assert shown.returncode == 0, shown.stdout + shown.stderr
-    assert "template.md:9: warning N2A202: template placeholder “질문1” left in" in shown.stdout + shown.stderr
+    assert (
+        "template.md:9: warning N2A202: template placeholder “질문1” left in" in shown.stdout + shown.stderr
+    )
 
 
 class _Terminal:
