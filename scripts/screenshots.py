@@ -264,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
                     measured.write_text(page(shot, False, mathjax, measure=True), encoding="utf-8")
                     found = layout(binary, measured, profile)
                     if found["broken"] or found["page_overflows"]:
-                        failures.append(f"{shot.name}: words broken inside or a page wider than a phone: {found}")
+                        failures.append(
+                            f"{shot.name}: words broken inside or a page wider than a phone: {found}"
+                        )
                 png = args.out / f"{shot.name}-{mode}.png"
                 screenshot(binary, path, png, profile)
                 print(f"screenshots: {png}")
