@@ -1,5 +1,5 @@
-"""A student's first week: line breaks as Obsidian shows them, warnings that can be quieted, removed cards that
-stay findable, templates skipped, and the small things a new user trips on (issue 14)."""
+"""A student's first week: line breaks as Obsidian shows them, warnings that can be quieted, removed cards
+that stay findable, templates skipped, and the small things a new user trips on (issue 14)."""
 
 from __future__ import annotations
 
@@ -148,8 +148,9 @@ def test_removed_cards_stay_listed_until_cleared(write_vault, tmp_path: Path, an
     gone = next(n for n in anki.notes() if n.fields.get("Question") == "삭제될 질문은?")
     (vault / "a.md").write_text(NOTE.format(extra=""), encoding="utf-8")
     message = (
-        "note2anki: 1 card removed from your notes may still be in Anki (an .apkg cannot delete them); find "
-        f"them in Anki's browser with: nid:{gone.id}, delete them there, then run `note2anki removed --clear`\n"
+        "note2anki: 1 card removed from your notes may still be in Anki (an .apkg cannot delete them); "
+        f"find them in Anki's browser with: nid:{gone.id}, delete them there, then run "
+        "`note2anki removed --clear`\n"
     )
     for _ in range(2):  # the build after the deletion, and every build after it
         code, stderr = build(vault, tmp_path / "d.apkg")

@@ -349,8 +349,8 @@ def test_file_names_that_cannot_be_shown(vault: Path, build: Callable[..., Built
     [
         (
             "date: 2024-13-45\n",
-            ":2: error N2A003: the frontmatter is not valid YAML (month must be in 1..12); `2024-13-45` reads "
-            "as a date but is not one; quote it",
+            ":2: error N2A003: the frontmatter is not valid YAML (month must be in 1..12); `2024-13-45` "
+            "reads as a date but is not one; quote it",
         ),
         ("[1, 2]\n", ":1: error N2A004: the frontmatter is not a set of `key: value` lines"),
         ("? [a, b]\n: c\n", ":2: error N2A003: the frontmatter is not valid YAML (found unhashable key)"),

@@ -57,8 +57,9 @@ def test_a_page_with_errors_fails(tmp_path: Path) -> None:
 
 @needs_chromium
 def test_wide_tables_and_long_formulas_scroll_at_phone_width(tmp_path: Path) -> None:
-    """Measured in the rendered page, not read off the CSS: no word of a table cell is drawn on two lines,
-    the table and the long display formula scroll sideways, and the card itself is never wider than a phone."""
+    """Measured in the rendered page, not read off the CSS: no word of a table cell is drawn on two
+    lines, the table and the long display formula scroll sideways, and the card is never wider than a
+    phone."""
     binary = shots.chromium_binary()
     found, media = shots.card_shots(ROOT / "samples", "Algorithms/시간 복잡도.md", tmp_path)
     by_name = {s.name: s for s in found}
