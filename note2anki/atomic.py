@@ -12,6 +12,21 @@ from typing import BinaryIO
 
 #: a temporary file this old was left by a build that was killed: the next write of the same file removes it
 STALE_SECONDS = 60
+#: of the file's name, at most this much is in its temporary file's name (a name near the file system's limit
+#: of 255 bytes must still leave room for the rest)
+_NAME_IN_TEMP = 40
+
+# The process's umask, read once at import (reading it means setting it, which is not thread safe later).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def _mode_for(path: Path) -> int:
+    """The mode the written file gets: the existing file's, else what the umask gives a new file."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_UMASK
 
 
 @contextlib.contextmanager
@@ -22,7 +37,7 @@ def atomic_write(path: Path, durable: bool = True, tmp_dir: Path | None = None) 
     are checked when read and cheap to lose). A build killed mid-write (no chance to clean up) leaves only
     its temporary file, which the next durable write of `path` removes."""
     folder = tmp_dir or path.parent
-    prefix = f".{path.name}."
+    prefix = f".{path.name[:_NAME_IN_TEMP]}."
     if durable:
         _remove_stale(folder, prefix)
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
@@ -32,6 +47,8 @@ def atomic_write(path: Path, durable: bool = True, tmp_dir: Path | None = None) 
             f.flush()
             if durable:
                 os.fsync(f.fileno())
+        with contextlib.suppress(OSError):  # mkstemp makes files only the owner can read
+            os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

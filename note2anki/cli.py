@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from note2anki import __version__, listing
 from note2anki import check as check_module
 from note2anki import removed as removed_list
 from note2anki.atomic import atomic_write
+from note2anki.buildlock import BuildBusy
 from note2anki.config import CONFIG_FILE, ConfigError, Workspace, workspace
 from note2anki.export import ExportError, OutputRefused
 from note2anki.model import BuildResult, CardKind, RemovedCard
@@ -253,7 +255,7 @@ def _build(
             )
         except OutputRefused as exc:
             raise click.UsageError(str(exc)) from exc
-        except (ExportError, StateError, FrozenStateError) as exc:
+        except (ExportError, StateError, FrozenStateError, BuildBusy) as exc:
             raise click.ClickException(str(exc)) from exc
     _report(result, quiet, verbose)
     if not quiet:
@@ -473,5 +475,14 @@ def _hook_workspace() -> Workspace:
     return _workspace(None if (Path.cwd() / CONFIG_FILE).is_file() else Path.cwd(), None)
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    """SIGTERM (a CI runner's cancel, `kill`) unwinds like Ctrl-C: temporary files are removed and worker
+    processes stopped on the way out; nothing half-written is left."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _terminate)
     cli()

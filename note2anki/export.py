@@ -155,7 +155,9 @@ def _check_guids(notes: Sequence[DeckNote]) -> None:
         raise ExportError(f"two cards share the GUID(s) {', '.join(dupes)}; this is a bug in note2anki")
 
 
-def write_apkg(notes: Sequence[DeckNote], out: Path, keep: Path | None = None) -> None:
+def write_apkg(
+    notes: Sequence[DeckNote], out: Path, keep: Path | None = None, work_root: Path | None = None
+) -> None:
     """Write the deck to `out` atomically: a temporary file renamed into place only when complete; with
     `keep`, also leave the collection there for the next `update_apkg`.
 
@@ -163,26 +165,67 @@ def write_apkg(notes: Sequence[DeckNote], out: Path, keep: Path | None = None) -
     have fixed times and order, media are sorted by name.
     """
     _check_guids(notes)
-    with tempfile.TemporaryDirectory(prefix="note2anki-") as work:
-        db_path = keep or Path(work) / "collection.anki2"
-        try:
-            db_path.parent.mkdir(parents=True, exist_ok=True)
-            db_path.unlink(missing_ok=True)
-            conn = sqlite3.connect(db_path)
-        except (OSError, sqlite3.Error):
-            db_path = Path(work) / "collection.anki2"  # no kept collection: only the next build is slower
-            conn = sqlite3.connect(db_path)
-        try:
-            cursor = conn.cursor()
-            _write_col(cursor, {(n.card.deck, n.card.kind) for n in notes})
-            by_deck = sorted(range(len(notes)), key=lambda i: notes[i].card.deck)  # stable: note order kept
-            ordered = [notes[i] for i in by_deck]
-            _insert(cursor, ordered, card_ids((n.nid for n in notes), multi_cards(ordered)))
-            conn.commit()
-        finally:
-            conn.close()
+    with _workdir(work_root) as work:
         media = {m.name: m for n in notes for m in n.card.media}
-        _finish(db_path, media.values(), out, Path(work))
+        if keep is not None:
+            try:
+                keep.parent.mkdir(parents=True, exist_ok=True)
+                keep.unlink(missing_ok=True)
+                _write_db(keep, notes)
+            except (
+                OSError,
+                sqlite3.Error,
+            ):  # no kept collection (a full disk): only the next build is slower
+                with contextlib.suppress(OSError):
+                    keep.unlink(missing_ok=True)
+            else:
+                _finish(keep, media.values(), out, work)
+                return
+        db_path = work / "collection.anki2"
+        try:
+            _write_db(db_path, notes)
+        except sqlite3.Error as exc:
+            raise ExportError(f"cannot write the deck's collection in {work} ({exc})") from exc
+        _finish(db_path, media.values(), out, work)
+
+
+def _write_db(db_path: Path, notes: Sequence[DeckNote]) -> None:
+    conn = sqlite3.connect(db_path)
+    try:
+        cursor = conn.cursor()
+        _write_col(cursor, {(n.card.deck, n.card.kind) for n in notes})
+        by_deck = sorted(range(len(notes)), key=lambda i: notes[i].card.deck)  # stable: note order kept
+        ordered = [notes[i] for i in by_deck]
+        _insert(cursor, ordered, card_ids((n.nid for n in notes), multi_cards(ordered)))
+        conn.commit()
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def _workdir(root: Path | None) -> Iterator[Path]:
+    """A temporary folder for one deck, in `root` (the vault's `.note2anki/tmp`, cleaned by the next build
+    should this one be killed) or the system's; a folder that cannot be made is an ExportError."""
+    try:
+        holder = tempfile.TemporaryDirectory(prefix=WORK_PREFIX, dir=root)
+    except OSError as exc:
+        where = root or tempfile.gettempdir()
+        raise ExportError(f"cannot make a temporary folder in {where} ({exc.strerror or exc})") from exc
+    with holder as work:
+        yield Path(work)
+
+
+#: the temporary folders of deck writes are named so (`remove_stale_work` removes those of killed builds)
+WORK_PREFIX = "note2anki-"
+
+
+def remove_stale_work(root: Path) -> None:
+    """Remove the temporary folders that killed builds left in `root`. Only call it holding the vault's
+    build lock: then no other build is using one."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(root):
+            if entry.name.startswith(WORK_PREFIX) and entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def update_collection(
@@ -220,10 +263,10 @@ def update_collection(
         raise StaleCollection(str(exc)) from exc
 
 
-def finish_apkg(db_path: Path, media: Iterable[MediaFile], out: Path) -> None:
+def finish_apkg(db_path: Path, media: Iterable[MediaFile], out: Path, work_root: Path | None = None) -> None:
     """The deck `out` from a collection and its media (see `_finish`)."""
-    with tempfile.TemporaryDirectory(prefix="note2anki-") as work:
-        _finish(db_path, media, out, Path(work))
+    with _workdir(work_root) as work:
+        _finish(db_path, media, out, work)
 
 
 def _renumber(cursor: sqlite3.Cursor, ids: dict[int, list[int]]) -> None:
@@ -244,11 +287,14 @@ def _finish(db_path: Path, media: Iterable[MediaFile], out: Path, work: Path) ->
     zip into place."""
     files = sorted({m.name: m for m in media}.values(), key=lambda m: m.name)
     final = work / "final.anki2"
-    conn = sqlite3.connect(db_path)
     try:
-        conn.execute("VACUUM INTO ?", (str(final),))
-    finally:
-        conn.close()
+        conn = sqlite3.connect(db_path)
+        try:
+            conn.execute("VACUUM INTO ?", (str(final),))
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise ExportError(f"cannot write the deck's collection in {work} ({exc})") from exc
     out = out.resolve()
     try:
         with atomic_write(out) as raw, zipfile.ZipFile(raw, "w") as zf:

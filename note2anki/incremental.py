@@ -5,10 +5,12 @@ pool of processes; and recognising a build whose inputs and outputs are exactly 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -169,6 +171,23 @@ _WORKER: tuple[Vault, Config, MediaIndex, str, bool] | None = None
 def _init_worker(vault: Vault, config: Config, fingerprint: str, store: bool) -> None:
     global _WORKER
     _WORKER = (vault, config, MediaIndex(vault), fingerprint, store)
+    # A worker ends with the build: on SIGTERM at once (not through the handler the CLI gave its parent),
+    # and on Linux when the parent dies, however it dies.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    if sys.platform != "linux":
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _work(source: SourceFile) -> tuple[str, str, NoteResult, bytes]:
@@ -221,13 +240,28 @@ def read_notes(
         pool = ProcessPoolExecutor(
             workers, context, initializer=_init_worker, initargs=(vault, config, fp, keep)
         )
-        with pool:
+        try:
             computed = pool.map(_work, work, chunksize=max(1, min(32, len(work) // (workers * 8))))
             done = _collect(todo, computed, results, store, sources, vault, progress, done)
+        except BaseException:  # an error, Ctrl-C or SIGTERM: the workers end now, not after their queue
+            _stop(pool)
+            raise
+        pool.shutdown()
     else:
         computed = (_compute(s, vault, config, index, fp, keep) for s in work)
         done = _collect(todo, computed, results, store, sources, vault, progress, done)
     return [r for r in results if r is not None]
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    processes = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.terminate()
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(timeout=1)
 
 
 def _collect(

@@ -6,15 +6,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from note2anki import removed as removed_list
 from note2anki import state
-from note2anki.cache import PRIVATE_DIR, NoteCache, NoteResult, private_ok
+from note2anki.buildlock import build_lock
+from note2anki.cache import PRIVATE_DIR, NoteCache, NoteResult, private_dir, private_ok
 from note2anki.config import Config
 from note2anki.discover import discover
 from note2anki.export import (
@@ -24,6 +26,7 @@ from note2anki.export import (
     card_ids,
     check_output,
     finish_apkg,
+    remove_stale_work,
     update_collection,
     write_apkg,
 )
@@ -95,7 +98,10 @@ def run(
             )
         )
     problems = unignored(problems, config.ignore)
-    result = _run(vault, config, out, frozen, split, progress, jobs, cache)
+    if out is not None:
+        check_output(out, vault.root)  # before anything is written, the lock included
+    with build_lock(vault.root) if out is not None else contextlib.nullcontext():
+        result = _run(vault, config, out, frozen, split, progress, jobs, cache)
     if not problems or only is not None:
         return result
     diagnostics = sorted({*problems, *result.diagnostics}, key=_order)
@@ -114,7 +120,7 @@ def _run(
     cache: bool,
 ) -> BuildResult:
     if out is not None:
-        check_output(out, vault.root)
+        work = _work_root(vault.root)
     store = NoteCache(vault, config, writable=out is not None) if cache else None
     if out is None:
         sources = read_sources(vault, config, store)
@@ -183,10 +189,10 @@ def _run(
     for path, _ in decks:
         check_output(path, vault.root)
     for path, group in decks:
-        write_apkg(group, path, keep=last.collection if kept and last is not None else None)
+        write_apkg(group, path, keep=last.collection if kept and last is not None else None, work_root=work)
         outputs.append(path)
     # the file on disk is given as `data` when it holds exactly that, so that it is neither read nor written
-    changed_state = state.write_state(state_path, data, data if as_written == digest else b"")
+    changed_state = _write_state(state_path, data, data if as_written == digest else b"", outputs)
     if last is not None:
         records = note_records(vault, sources, results, notes, range(len(vault.notes)))
         raw = {rel: r.to_json() for rel, r in records.items()}
@@ -267,9 +273,9 @@ def _incremental(
     )
     media = [MediaFile(vault.root / rel, name) for rel, name in totals.media]
     # Rebuilding and zipping the collection (SQLite and zlib release the GIL) overlaps the bookkeeping below.
+    # The state file is written only once the deck is: a deck that fails leaves both as they were.
     with ThreadPoolExecutor(1) as pool:
-        deck = pool.submit(finish_apkg, last.collection, media, out)
-        changed_state = state.write_state(state_path, data, old_bytes)
+        deck = pool.submit(finish_apkg, last.collection, media, out, _work_root(vault.root))
         raw = {
             s.rel: fresh_records[s.rel].to_json() if s.rel in fresh_records else manifest.raw[s.rel]
             for s in vault.notes
@@ -278,6 +284,7 @@ def _incremental(
             store.used.update(str(r[0]) for r in raw.values())
             store.prune()
         deck.result()  # its error, if any, is this build's
+    changed_state = _write_state(state_path, data, old_bytes, [out])
     last.save(raw, totals, data, [out], kept=True)
     result = _from_totals(vault, totals, tuple(cards), [out])
     return dataclasses.replace(
@@ -288,6 +295,29 @@ def _incremental(
         up_to_date=False,
         fresh=frozenset(s.rel for s in part.notes),
     )
+
+
+def _work_root(root: Path) -> Path | None:
+    """`.note2anki/tmp` for the deck's temporary files, emptied of what killed builds left there (the caller
+    holds the build lock); None when the vault cannot hold it (the system's temporary folder is used)."""
+    try:
+        folder = private_dir(root, "tmp")
+    except OSError:
+        return None
+    remove_stale_work(folder)
+    return folder
+
+
+def _write_state(path: Path, data: bytes, current: bytes, decks: Sequence[Path]) -> bool:
+    """The state file, written after the decks; when it cannot be, the message says the decks were."""
+    try:
+        return state.write_state(path, data, current)
+    except state.StateError as exc:
+        written = ", ".join(str(d) for d in decks)
+        raise state.StateError(
+            f"{exc}. The deck was written ({written}), but until {state.STATE_FILE} can be saved the next "
+            "build cannot tell which cards are new: make the vault writable and build again"
+        ) from exc
 
 
 def _result(vault: Vault, results: list[NoteResult]) -> BuildResult:
