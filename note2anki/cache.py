@@ -56,7 +56,7 @@ def private_ok(root: Path) -> bool:
     return not any(p.is_symlink() for p in (base, base / "cache", base / "cache" / "notes", base / "tmp"))
 
 
-FORMAT = 2
+FORMAT = 3
 #: entries of older versions, one file each: only files so named are removed (`<2 hex>/<64 hex>.json`)
 _SHARD, _ENTRY = re.compile(r"[0-9a-f]{2}"), re.compile(r"[0-9a-f]{64}\.json")
 _LIBRARIES = ("mistune", "nh3", "pygments", "pyyaml", "python-frontmatter", "genanki")
@@ -84,11 +84,18 @@ class NoteResult:
 
 
 def stamp(path: Path | str) -> str:
+    """What tells that a file changed without reading it: size, modification time, and the inode's change
+    time and number, which a copy that restores the old time (`cp -p`, `rsync -t`) or a rename still
+    changes."""
     try:
         st = os.stat(path)
     except OSError:
         return ""
-    return f"{st.st_size}:{st.st_mtime_ns}"
+    return stat_mark(st)
+
+
+def stat_mark(st: os.stat_result) -> str:
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
 
 
 @functools.lru_cache(maxsize=1)

@@ -6,6 +6,7 @@ import fnmatch
 import functools
 import os
 import re
+import unicodedata
 from collections import defaultdict
 from pathlib import Path
 
@@ -39,6 +40,9 @@ def _pattern(patterns: tuple[str, ...]) -> re.Pattern[str]:
 def discover(root: Path, config: Config) -> Vault:
     """List every note (`*.md` matching the include/exclude globs) and attachment under `root`.
 
+    Paths are NFC: a vault checked out on macOS (which names files in NFD) and on Linux gives the same paths,
+    so the state file, cache and image links agree; `Vault.file` gives the name on disk.
+
     Dot-folders (`.obsidian`, `.git`, `.trash`, `.note2anki`, ...) and dot-files are skipped. Folder links
     (symlinks) are not followed, so the walk cannot leave the vault or loop; they are reported, as are
     folders that cannot be read and note files whose names cannot be shown. Whether a note file can be
@@ -49,6 +53,7 @@ def discover(root: Path, config: Config) -> Vault:
     templates = tuple(f"{folder}/" for folder in settings.template_folders)
     notes: list[SourceFile] = []
     attachments: defaultdict[str, list[str]] = defaultdict(list)
+    on_disk: dict[str, str] = {}
     problems: list[Diagnostic] = []
     include, exclude = _pattern(config.include), _pattern(config.exclude)
     top = str(root)
@@ -95,7 +100,8 @@ def discover(root: Path, config: Config) -> Vault:
         for name in sorted(files):
             if name.startswith("."):
                 continue
-            rel = prefix + name
+            disk = prefix + name
+            rel = unicodedata.normalize("NFC", disk)
             if _BAD_NAME.search(rel):
                 if name.lower().endswith(".md"):
                     problem(
@@ -106,11 +112,13 @@ def discover(root: Path, config: Config) -> Vault:
                         "tab), so it is not read; rename it",
                     )
                 continue  # an attachment named so cannot be linked from a note either
+            if rel != disk:
+                on_disk[rel] = disk
             if name.lower().endswith(".md"):
                 if include.match(rel) and not exclude.match(rel) and not rel.startswith(templates):
                     notes.append(SourceFile(path=base / name, rel=rel))
             else:
-                attachments[name.casefold()].append(rel)
+                attachments[unicodedata.normalize("NFC", name).casefold()].append(rel)
     notes.sort(key=lambda s: s.rel)
     return Vault(
         root=root,
@@ -119,4 +127,5 @@ def discover(root: Path, config: Config) -> Vault:
         attachments={k: tuple(sorted(v)) for k, v in sorted(attachments.items())},
         problems=tuple(sorted(problems)),
         settings=settings,
+        on_disk=on_disk,
     )

@@ -30,6 +30,7 @@ from note2anki.cache import (
     note_key,
     private_dir,
     stamp,
+    stat_mark,
     vault_rel,
 )
 from note2anki.config import Config
@@ -69,7 +70,7 @@ def _read(source: SourceFile, config: Config) -> tuple[bytes | Diagnostic, str]:
     data = read_note(source, config.max_note_mb * 1_000_000)
     if st is None or isinstance(data, Diagnostic) or time.time_ns() - st.st_mtime_ns <= _RACY_NS:
         return data, ""
-    return data, f"{st.st_size}:{st.st_mtime_ns}"
+    return data, stat_mark(st)
 
 
 def read_sources(
@@ -132,8 +133,7 @@ def _process_note(
         diagnostics.extend(problems)
         cards.append(rendered)
     deps = tuple(
-        MediaDep(target, rel, stamp(vault.root / rel) if rel else "")
-        for target, rel in dict.fromkeys(lookups)
+        MediaDep(target, rel, stamp(vault.file(rel)) if rel else "") for target, rel in dict.fromkeys(lookups)
     )
     ignored = (*config.ignore, *note.meta.ignore)
     return NoteResult(tuple(cards), tuple(unignored(diagnostics, ignored)), readable=True, media=deps)
@@ -149,7 +149,7 @@ def fresh(deps: Iterable[MediaDep], note_rel: str, vault: Vault, index: MediaInd
     """Every image lookup still finds the same file, unchanged."""
     for dep in deps:
         rel = index.find(dep.target, note_rel) or ""
-        if rel != dep.rel or (rel and stamp(vault.root / rel) != dep.stamp):
+        if rel != dep.rel or (rel and stamp(vault.file(rel)) != dep.stamp):
             return False
     return True
 

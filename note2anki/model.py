@@ -6,6 +6,7 @@ Every record is frozen; problems found in the user's notes travel as Diagnostic 
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -76,6 +77,13 @@ class Vault:
     #: every command
     problems: tuple[Diagnostic, ...] = ()
     settings: VaultSettings = VaultSettings()
+    #: vault path (NFC, as every path note2anki compares or records) -> the name on disk, for the files whose
+    #: names the file system gave in another normalisation (macOS: Hangul decomposed, NFD)
+    on_disk: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def file(self, rel: str) -> Path:
+        """The file at vault path `rel` (NFC), as the file system names it."""
+        return self.root / self.on_disk.get(rel, rel)
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,9 @@ def _run(
         results = read_notes(vault, config, sources, store, progress=progress, jobs=jobs)
         if store is not None:
             store.close()
-        return _result(vault, results)
+        result = _result(vault, results)
+        merged = _merge_problems(vault.root / state.STATE_FILE)
+        return dataclasses.replace(result, diagnostics=(*merged, *result.diagnostics)) if merged else result
 
     state_path = vault.root / state.STATE_FILE
     last = LastBuild(vault, store.fingerprint, {"out": str(out.resolve()), "split": split}) if store else None
@@ -169,11 +171,12 @@ def _run(
     result = _result(vault, results)
     unreadable = [s.rel for s, r in zip(vault.notes, results, strict=True) if not r.readable]
     old_bytes = state.read_bytes(state_path)
-    old = state.parse_state(old_bytes, state_path)
+    old, fixes = state.repair(state.parse_state(old_bytes, state_path), state_path)
     # a checkout with `core.autocrlf` has CRLF line ends: the same state
     old_digest = bytes_sha(old_bytes.replace(b"\r\n", b"\n") or state.format_state([]))
     as_written = bytes_sha(old_bytes) if old_bytes else ""
     del old_bytes
+    state.check_belongs(old, result.cards, state_path)
     notes, entries, report = state.assign(result.cards, old, int(build_time()), keep_paths=unreadable)
     del old
     data = state.format_state(entries)
@@ -199,8 +202,40 @@ def _run(
         last.save(raw, Totals.of(records), data, outputs, kept=kept)
     pending = _remember_removed(vault, report)
     return dataclasses.replace(
-        result, report=report, state_changed=changed_state, outputs=tuple(outputs), removed=pending
+        result,
+        report=report,
+        state_changed=changed_state,
+        outputs=tuple(outputs),
+        removed=pending,
+        diagnostics=(*(_repaired(fix) for fix in fixes), *result.diagnostics),
+        fresh=result.fresh | {state.STATE_FILE} if result.fresh is not None else None,
     )
+
+
+def _repaired(fix: str) -> Diagnostic:
+    return Diagnostic(
+        state.STATE_FILE,
+        None,
+        "N2A014",
+        Severity.WARNING,
+        f"repaired after a merge: {fix}; commit the rewritten {state.STATE_FILE}",
+    )
+
+
+def _merge_problems(path: Path) -> list[Diagnostic]:
+    """What `build` would repair in (or refuse of) a merged state file, for `check`: read only when a scan
+    of its ids finds one repeated."""
+    try:
+        data = state.read_bytes(path)
+        if not state.duplicates(data):
+            return []
+        _, fixes = state.repair(state.parse_state(data, path), path)
+    except state.StateError as exc:
+        return [Diagnostic(state.STATE_FILE, None, "N2A015", Severity.ERROR, str(exc))]
+    return [
+        dataclasses.replace(d, message=d.message.replace("repaired after a merge", "the next build repairs"))
+        for d in map(_repaired, fixes)
+    ]
 
 
 def _remember_removed(vault: Vault, report: state.Report) -> tuple[RemovedCard, ...]:

@@ -111,7 +111,7 @@ class MediaIndex:
         """Vault-relative path of `target` as linked from note `note_rel`, or None."""
         if outside(target, note_rel):
             return None
-        target = target.strip().replace("\\", "/")
+        target = unicodedata.normalize("NFC", target.strip().replace("\\", "/"))
         if not target:
             return None
         note_dir = posixpath.dirname(note_rel)
@@ -133,7 +133,7 @@ class MediaIndex:
     def from_root(self, target: str) -> str | None:
         """A vault-absolute path (`/image/x.png`, or `/img/user/image/x.png` as Obsidian's Digital Garden
         plugin writes them) that names a file of the vault exactly, else None (it points outside)."""
-        target = target.strip().replace("\\", "/")
+        target = unicodedata.normalize("NFC", target.strip().replace("\\", "/"))
         if not target.startswith("/") or target.startswith("//"):
             return None
         for prefix in ("/", DIGITAL_GARDEN):
@@ -149,7 +149,7 @@ class MediaIndex:
         return self._named[rel]
 
     def _make(self, rel: str) -> MediaFile | None:
-        path = self.vault.root / rel
+        path = self.vault.file(rel)
         try:
             real = path.resolve(strict=True)
             if not real.is_relative_to(self.vault.root):  # a symlink that leaves the vault

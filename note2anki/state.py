@@ -13,6 +13,7 @@ The file is JSON Lines (one card a line, sorted), meant to be committed next to 
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import io
 import json
@@ -135,6 +136,77 @@ def parse_state(data: bytes, path: Path) -> list[Entry]:
             )
             raise StateError(f"{path}:{number}: the card state file is damaged; {hint}") from exc
     return entries
+
+
+def repair(entries: list[Entry], path: Path) -> tuple[list[Entry], list[str]]:
+    """The entries of a state file that git merged (two branches that each added cards, built with the same
+    clock, as `SOURCE_DATE_EPOCH` makes them), made usable again, and what was done, one line each.
+
+    The repair depends only on the file, so every machine makes the same one and `--frozen` agrees:
+    - a line that is there twice is kept once;
+    - two lines for the same card (same GUID, note, kind and question) are merged: the newer is kept;
+    - cards that share a note id keep their GUIDs (Anki matches cards by GUID), and all but the first (in
+      file order) get new note ids after the largest one in the file.
+    Two *different* cards with the same GUID cannot be told apart safely: StateError names both lines."""
+    fixes: list[str] = []
+    unique = sorted(set(entries))
+    if len(unique) < len(entries):
+        fixes.append(f"{len(entries) - len(unique)} repeated line(s) kept once")
+    by_guid: dict[str, Entry] = {}
+    for e in unique:
+        other = by_guid.get(e.guid)
+        if other is None:
+            by_guid[e.guid] = e
+        elif (other.path, other.kind, other.key) == (e.path, e.kind, e.key):
+            by_guid[e.guid] = max(other, e, key=lambda x: (x.changed, -x.nid))
+            fixes.append(f"two lines for the card “{e.question[:60]}” ({e.path}) merged")
+        else:
+            raise StateError(
+                f"{path}: two different cards share the GUID {e.guid}: “{other.question[:60]}” "
+                f"({other.path}) and “{e.question[:60]}” ({e.path}), probably from a merge; delete one of "
+                "the two lines (its card is then added to Anki as a new card) and build again"
+            )
+    kept = sorted(by_guid.values())
+    top = max((e.nid for e in kept), default=0)
+    seen: set[int] = set()
+    out = []
+    for e in kept:
+        if e.nid in seen:
+            top += 1
+            fixes.append(f"the card “{e.question[:60]}” ({e.path}) shared note id {e.nid}; it is now {top}")
+            e = dataclasses.replace(e, nid=top)
+        seen.add(e.nid)
+        out.append(e)
+    return out, fixes
+
+
+def check_belongs(old: Sequence[Entry], cards: Sequence[RenderedCard], path: Path) -> None:
+    """Refuse a state file of another vault (copied in by mistake): none of its notes are here and none of
+    its questions either. Building on would report every one of its cards as removed."""
+    if not old or not cards:
+        return
+    paths = {c.source for c in cards}
+    if any(e.path in paths for e in old):
+        return
+    keys = {_key(c) for c in cards}
+    if any(e.key in keys for e in old if e.kind != CardKind.SUMMARY.value):
+        return  # the whole vault was reorganised: its cards are still recognised
+    raise StateError(
+        f"{path} belongs to another vault: none of its {len(old):,} cards' notes (such as {old[0].path}) or "
+        "questions are in this one. Restore this vault's own file (`git checkout -- note2anki.lock`), or "
+        "delete it to give every card a new identity"
+    )
+
+
+def duplicates(data: bytes) -> bool:
+    """True when the state file's bytes repeat a GUID or a note id (a merge); scanned, not parsed."""
+    guids, nids = set(), set()
+    for guid, nid in _IDS.findall(data):
+        if guid in guids or nid in nids:
+            return True
+        guids.add(guid)
+        nids.add(nid)
+    return False
 
 
 _FIELDS = tuple(f.name for f in fields(Entry))
@@ -293,21 +365,24 @@ def write_state(path: Path, data: bytes, current: bytes | None = None) -> bool:
 # --- identity --------------------------------------------------------------------------------------
 
 
+def _signature(kind: str, key: str, answer: str) -> str:
+    """What recognises a card in a moved note: its question (cue, cloze), or its content (a summary card's
+    key is empty, one per note)."""
+    return f"{kind}\0{answer if kind == CardKind.SUMMARY.value else key}"
+
+
 def _moves(cards: Sequence[RenderedCard], keys: Sequence[str], old: Sequence[Entry]) -> dict[str, str]:
     """new path -> old path, for notes renamed or moved since the state was written: a new path takes the
-    vanished path that shares the most of its cue questions (at least MOVE_OVERLAP of the old note's).
+    vanished path that shares the most of its cards (cue and cloze questions, summary content; at least
+    MOVE_OVERLAP of the old note's).
 
     Linear in the number of cards: candidates come from an index of the vanished notes' questions."""
     mine: defaultdict[str, set[str]] = defaultdict(set)
     for c, key in zip(cards, keys, strict=True):
-        mine[c.source]  # every new path, even one without cue cards
-        if c.kind is CardKind.CUE:
-            mine[c.source].add(key)
+        mine[c.source].add(_signature(c.kind.value, key, c.answer_hash))
     theirs: defaultdict[str, set[str]] = defaultdict(set)
     for e in old:
-        theirs[e.path]
-        if e.kind == CardKind.CUE.value:
-            theirs[e.path].add(e.key)
+        theirs[e.path].add(_signature(e.kind, e.key, e.answer))
     gone = {p for p in theirs if p not in mine}
     if not gone:
         return {}
