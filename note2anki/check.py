@@ -6,21 +6,21 @@ import json
 import os
 from pathlib import Path
 
-from note2anki.model import BuildResult, CardKind, Diagnostic
+from note2anki.model import CardKind, Diagnostic, Scan
 
 FORMATS = ("text", "json", "github")
 
 
-def exit_status(result: BuildResult, strict: bool) -> int:
+def exit_status(result: Scan, strict: bool) -> int:
     """1 when the vault has errors (or, with `strict`, warnings), else 0."""
     return 1 if result.errors or (strict and result.warnings) else 0
 
 
-def format_text(result: BuildResult) -> str:
+def format_text(result: Scan) -> str:
     return "".join(d.format() + "\n" for d in result.diagnostics)
 
 
-def format_json(result: BuildResult) -> str:
+def format_json(result: Scan) -> str:
     data = {
         "notes": result.notes_read,
         "cards": {kind.value: result.count(kind) for kind in CardKind},
@@ -58,5 +58,5 @@ def github_annotation(d: Diagnostic, vault: Path, cwd: Path | None = None) -> st
     return f"::{d.severity.value} {props}::{_escape_github(d.message)}"
 
 
-def format_github(result: BuildResult, vault: Path) -> str:
+def format_github(result: Scan, vault: Path) -> str:
     return "".join(github_annotation(d, vault) + "\n" for d in result.diagnostics)

@@ -19,17 +19,17 @@ import click
 
 from note2anki import __version__, listing
 from note2anki import check as check_module
-from note2anki import removed as removed_list
 from note2anki.atomic import atomic_write
-from note2anki.buildlock import BuildBusy
-from note2anki.config import CONFIG_FILE, ConfigError, Workspace, workspace
-from note2anki.export import ExportError, OutputRefused
-from note2anki.model import BuildResult, CardKind, RemovedCard
-from note2anki.pipeline import FrozenStateError, run
+from note2anki.build import removed as removed_list
+from note2anki.build.removed import search as removed_search
+from note2anki.config import CONFIG_FILE, Workspace, workspace
+from note2anki.errors import Note2AnkiError, UsageError
+from note2anki.export import check_report
+from note2anki.model import BuildResult, CardKind, RemovedCard, Scan
+from note2anki.pipeline import run
 from note2anki.precommit import notes_in_vault, unstaged
-from note2anki.removed import search as removed_search
-from note2anki.state import STATE_FILE, StateError
-from note2anki.workflow import WORKFLOW_PATH, WorkflowError, default_install, layout, workflow
+from note2anki.state import STATE_FILE
+from note2anki.workflow import WORKFLOW_PATH, default_install, layout, workflow
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,10 +51,7 @@ def _vault_options(fn: F) -> F:
 
 
 def _workspace(vault: Path | None, config_path: Path | None, **overrides: Any) -> Workspace:
-    try:
-        ws = workspace(vault, config_path)
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from exc
+    ws = workspace(vault, config_path)
     config = dataclasses.replace(ws.config, **{k: v for k, v in overrides.items() if v is not None})
     return dataclasses.replace(ws, config=config)
 
@@ -122,7 +119,20 @@ def _report_removed(cards: Sequence[RemovedCard]) -> None:
     )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The one place where note2anki's errors become exit codes: a `UsageError` (bad option, setting or
+    path) exits 2, every other `Note2AnkiError` exits 1; both print only their message."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageError as exc:
+            raise click.UsageError(str(exc)) from exc
+        except Note2AnkiError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="note2anki")
 def cli() -> None:
     """Turn a vault of Markdown Cornell notes into Anki decks.
@@ -206,7 +216,7 @@ def build(
     if not out.suffix:  # `-o mydeck`: Anki only imports files named .apkg
         out = out.with_name(out.name + ".apkg")
     if report_path is not None:
-        _check_report_path(report_path, ws.vault)
+        check_report(report_path, ws.vault)
     result = _build(
         ws, out, split=split, frozen=frozen, quiet=quiet, jobs=jobs, cache=not no_cache, verbose=verbose
     )
@@ -218,16 +228,6 @@ def build(
         except OSError as exc:
             raise click.ClickException(f"cannot write {report_path} ({exc.strerror or exc})") from exc
     sys.exit(EXIT_PROBLEMS if result.errors else EXIT_OK)
-
-
-def _check_report_path(path: Path, vault: Path) -> None:
-    """The report goes where the deck may go: never inside the vault, never over a note."""
-    target = path.resolve()
-    if target.is_relative_to(vault.resolve()) or target.suffix.lower() == ".md":
-        raise click.UsageError(
-            f"--report {path}: note2anki writes nothing inside the vault or over a note but its state "
-            "file and cache; write the report outside the vault"
-        )
 
 
 def _build(
@@ -242,21 +242,16 @@ def _build(
     verbose: bool = False,
 ) -> BuildResult:
     with _progress(quiet) as progress:
-        try:
-            result = run(
-                ws.vault,
-                ws.config,
-                out=out,
-                frozen=frozen,
-                split=split,
-                progress=progress,
-                jobs=jobs,
-                cache=cache,
-            )
-        except OutputRefused as exc:
-            raise click.UsageError(str(exc)) from exc
-        except (ExportError, StateError, FrozenStateError, BuildBusy) as exc:
-            raise click.ClickException(str(exc)) from exc
+        result = run(
+            ws.vault,
+            ws.config,
+            out=out,
+            frozen=frozen,
+            split=split,
+            progress=progress,
+            jobs=jobs,
+            cache=cache,
+        )
     _report(result, quiet, verbose)
     if not quiet:
         _report_removed(result.removed)
@@ -316,7 +311,7 @@ def check(vault: Path | None, config_path: Path | None, fmt: str, strict: bool, 
     sys.exit(check_module.exit_status(result, strict))
 
 
-def _print_check(result: BuildResult, ws: Workspace, fmt: str, quiet: bool) -> None:
+def _print_check(result: Scan, ws: Workspace, fmt: str, quiet: bool) -> None:
     if fmt == "json":
         click.echo(check_module.format_json(result), nl=False)
     elif fmt == "github":
@@ -384,10 +379,7 @@ def init_ci(force: bool, install: str | None, vault: str | None) -> None:
     target = Path.cwd() / WORKFLOW_PATH
     if target.exists() and not force:
         raise click.ClickException(f"{WORKFLOW_PATH} already exists; pass --force to overwrite it")
-    try:
-        text = workflow(install, layout(Path.cwd(), vault))
-    except WorkflowError as exc:
-        raise click.UsageError(str(exc)) from exc
+    text = workflow(install, layout(Path.cwd(), vault))
     if install is None:
         _, note = default_install()
         if note:
@@ -451,8 +443,7 @@ def hook_check(files: tuple[str, ...]) -> None:
 
 
 @hook.command(name="build")
-@click.argument("files", nargs=-1)
-def hook_build(files: tuple[str, ...]) -> None:
+def hook_build() -> None:
     """Rebuild the deck and the card state file; exit 1 on errors or while the rewritten state file is
     not staged.
 

@@ -10,16 +10,14 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from note2anki.errors import ConfigError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 CONFIG_FILE = "note2anki.toml"
-
-
-class ConfigError(Exception):
-    """The configuration file cannot be used; the message says which key and how to fix it."""
 
 
 @dataclass(frozen=True)

@@ -25,27 +25,19 @@ import time
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import genanki
 
 from note2anki.atomic import atomic_write
-from note2anki.model import CardKind, DeckNote, MediaFile, RenderedCard
+from note2anki.errors import ExportError, OutputRefused, StaleCollection
+from note2anki.model import CardKind, DeckNote, MediaFile, MultiCard, RenderedCard
 from note2anki.notetypes import MODELS
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 #: zlib level for the collection: level 1 is three times faster than the default on a 100 MB collection and
 #: costs about a third more bytes; builds run on every commit
 ZIP_LEVEL = 1
-
-
-class ExportError(Exception):
-    """The deck cannot be written (disk, permissions); the previous deck, if any, is left intact."""
-
-
-class StaleCollection(Exception):
-    """The collection kept from the last build cannot be edited; the deck must be written whole."""
 
 
 def build_time() -> float:
@@ -66,17 +58,6 @@ def ords(card: RenderedCard) -> list[int]:
     if card.kind is not CardKind.CLOZE:
         return [0]
     return sorted({int(n) - 1 for n in _CLOZE_NUMBER.findall(card.fields[0]) if int(n) > 0}) or [0]
-
-
-@dataclass(frozen=True)
-class MultiCard:
-    """A note with more than one card (a cloze note), where card ids are handed out in deck order."""
-
-    deck: str
-    source: str  # vault path of the note it came from
-    position: int  # of the card among that note's cards
-    nid: int
-    count: int  # cards
 
 
 def card_ids(nids: Iterable[int], multi: Iterable[MultiCard]) -> dict[int, list[int]]:
@@ -316,18 +297,27 @@ def _media_bytes(media: MediaFile) -> bytes:
         ) from exc
 
 
-class OutputRefused(ExportError):
-    """The deck path given would put the deck where it must not go; nothing was written."""
-
-
 _ZIP_MAGIC = b"PK\x03\x04"
+
+
+def check_report(path: Path, vault_root: Path) -> None:
+    """The build report goes where a deck may go: never inside the vault, never over a note."""
+    if _inside(path, vault_root) or path.suffix.lower() == ".md":
+        raise OutputRefused(
+            f"--report {path}: note2anki writes nothing inside the vault or over a note but its state "
+            "file and cache; write the report outside the vault"
+        )
+
+
+def _inside(path: Path, vault_root: Path) -> bool:
+    return path.resolve().is_relative_to(vault_root.resolve())
 
 
 def check_output(out: Path, vault_root: Path) -> None:
     """Refuse a deck path inside the vault (the deck would be synced and committed with the notes, or
     overwrite one) or one that would replace something that is not an Anki deck."""
     target, root = out.resolve(), vault_root.resolve()
-    if target.is_relative_to(root):
+    if _inside(target, root):
         raise OutputRefused(
             f"{out} is inside the vault {root}; note2anki writes nothing there but its state file and cache, "
             f"so the deck is never synced, committed or written over a note. Write it outside the vault, "

@@ -8,18 +8,17 @@ terms is also a cloze card. No per-card markers are needed.
 
 from __future__ import annotations
 
-import difflib
-import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from note2anki import cornell
 from note2anki import markdown as md
 from note2anki.config import Config
+from note2anki.cornell import CUE, SUMMARY, Keys, heading_key
 from note2anki.model import Card, CardKind, Diagnostic, Fragment, ParsedNote, Severity, Token
 from note2anki.obsidian import FenceTracker
 
-CUE, SUMMARY, OTHER = "cue", "summary", "other"
 _QUESTION_LABEL = re.compile(r"^\s*(?:질문|Q|Question)\s*\d*\s*[:：]\s*", re.IGNORECASE)
 _ANSWER_LABEL = re.compile(r"^\s*(?:답변|답|A|Answer)\s*[:：]\s*", re.IGNORECASE)
 _QUESTION_LIKE = re.compile(r"[?？]|^\s*(?:Q\s*\d+|질문\s*\d*)\s*[:.)：]", re.IGNORECASE)
@@ -33,56 +32,10 @@ class _Section:
     blocks: list[Token] = field(default_factory=list)
 
 
-class _Keys:
-    """Heading and label names from the config, as comparison keys (computed once per config)."""
-
-    def __init__(self, config: Config) -> None:
-        def keys(names: tuple[str, ...]) -> tuple[str, ...]:
-            return tuple(k for k in (md.heading_key(n) for n in names) if k)
-
-        def patterns(names: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
-            return tuple((md.heading_key(n), n.rstrip().endswith("*")) for n in names if md.heading_key(n))
-
-        self.cue = patterns(config.cue_headings)
-        self.summary = patterns(config.summary_headings)
-        self.cue_names = tuple(n.rstrip("* ") for n in config.cue_headings if md.heading_key(n))
-        self.summary_names = tuple(n.rstrip("* ") for n in config.summary_headings if md.heading_key(n))
-        self.other = patterns(config.other_headings)
-        self.wrappers = frozenset(keys(config.wrappers))
-        self.placeholders = frozenset(keys(config.placeholders))
-        self.closers = frozenset(keys(config.non_question_headings))
-
-    def near_miss(self, key: str) -> tuple[str, str] | None:
-        """(role, configured name) of a cue or summary heading that `key` looks like a misspelling of."""
-        if len(key) < 3 or self.role(key) is not None:
-            return None
-        for role, names, configured in (
-            (CUE, self.cue, self.cue_names),
-            (SUMMARY, self.summary, self.summary_names),
-        ):
-            for (name, prefix), shown in zip(names, configured, strict=True):
-                candidate = key[: len(name)] if prefix and len(key) > len(name) else key
-                if abs(len(candidate) - len(name)) <= 2 and _ratio(candidate, name) >= NEAR_MISS:
-                    return role, shown
-        return None
-
-    def role(self, key: str) -> str | None:
-        for role, names in ((CUE, self.cue), (SUMMARY, self.summary), (OTHER, self.other)):
-            if any(key.startswith(n) if prefix else key == n for n, prefix in names):
-                return role
-        return None
-
-
-#: how alike a heading must be to a cue or summary heading to be reported as a misspelling of it
-NEAR_MISS = 0.75
 _ATX_LINE = re.compile(r" {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$")
 
 
-def _ratio(a: str, b: str) -> float:
-    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
-
-
-def _near_misses(note: ParsedNote, keys: _Keys, found: set[str]) -> Iterator[tuple[int, str, str, str]]:
+def _near_misses(note: ParsedNote, keys: Keys, found: set[str]) -> Iterator[tuple[int, str, str, str]]:
     """(line, heading, role, name) for each heading that looks like a misspelt cue or summary heading, in a
     note without such a section (`found`: the roles it has)."""
     fences = FenceTracker()
@@ -92,7 +45,7 @@ def _near_misses(note: ParsedNote, keys: _Keys, found: set[str]) -> Iterator[tup
         m = _ATX_LINE.match(line)
         if m is None:
             continue
-        miss = keys.near_miss(md.heading_key(m.group(1)))
+        miss = keys.near_miss(heading_key(m.group(1)))
         if miss is not None and miss[0] not in found:
             yield note.body_line + i, m.group(1).strip(), *miss
 
@@ -123,13 +76,13 @@ class _Lines:
         return None
 
 
-def _sections(blocks: tuple[Token, ...], keys: _Keys) -> list[_Section]:
+def _sections(blocks: tuple[Token, ...], keys: Keys) -> list[_Section]:
     sections: list[_Section] = []
     current: _Section | None = None
     for tok in blocks:
         if md.kind(tok) == "heading":
             level = int(md.attr(tok, "level", 1))
-            role = keys.role(md.heading_key(md.plain_text(md.children(tok))))
+            role = keys.role(heading_key(md.plain_text(md.children(tok))))
             # `text` underlined by `---` is a setext heading to CommonMark, but students mean a rule.
             if tok.get("style") == "setext" and role is None:
                 if current is not None:
@@ -198,7 +151,7 @@ def _answer_blocks(blocks: list[Token]) -> list[Token]:
 
 
 class _Extractor:
-    def __init__(self, note: ParsedNote, keys: _Keys) -> None:
+    def __init__(self, note: ParsedNote, keys: Keys) -> None:
         self.note = note
         self.keys = keys
         self.lines = _Lines(note)
@@ -223,7 +176,7 @@ class _Extractor:
         if not text:
             return None
         line = self.lines.find(question)
-        if md.heading_key(text) in self.keys.placeholders:
+        if heading_key(text) in self.keys.placeholders:
             self.warn(
                 line, "N2A202", f"template placeholder “{text}” left in; delete it or write a real question"
             )
@@ -281,7 +234,7 @@ class _Extractor:
         ):
             return
         first, *more = _lines_of(md.children(kids[0]))
-        if md.heading_key(md.plain_text(first)) in self.keys.wrappers:
+        if heading_key(md.plain_text(first)) in self.keys.wrappers:
             for block in kids[1:]:
                 if md.kind(block) == "list":
                     for sub in md.children(block):
@@ -305,7 +258,7 @@ class _Extractor:
             yield from self.cue_section(blocks)
             return
         answer = _answer_blocks(blocks)
-        if not answer or md.heading_key(text) in self.keys.closers:
+        if not answer or heading_key(text) in self.keys.closers:
             self.lines.find(title)
             return
         yield self.card(title, answer, self.lines.find(title))
@@ -353,7 +306,7 @@ class _Extractor:
         if not kids:
             return
         if md.kind(kids[0]) in ("paragraph", "block_text") and (
-            md.heading_key(md.plain_text(md.children(kids[0]))) in self.keys.wrappers
+            heading_key(md.plain_text(md.children(kids[0]))) in self.keys.wrappers
         ):
             # a label (`**AI 요약**`) over the items, or alone above them: never an item itself
             yield from self.summary_section(kids[1:])
@@ -364,7 +317,7 @@ class _Extractor:
         text = md.plain_text(blocks, media=False).strip()
         if not text:  # empty bullets, lone images and empty callouts are not summary items
             return
-        if md.heading_key(text) in self.keys.placeholders:
+        if heading_key(text) in self.keys.placeholders:
             self.warn(
                 self.lines.find(blocks),
                 "N2A203",
@@ -378,7 +331,7 @@ class _Extractor:
 
 def extract(note: ParsedNote, config: Config) -> tuple[list[Card], list[Diagnostic]]:
     """The cue cards of `note` in document order, then its summary card (if it has summary items)."""
-    ex = _Extractor(note, _keys(config))
+    ex = _Extractor(note, cornell.keys(config))
     cards: list[Card] = []
     items: list[Fragment] = []
     summary_line: int | None = None
@@ -411,7 +364,7 @@ def extract(note: ParsedNote, config: Config) -> tuple[list[Card], list[Diagnost
         )
     seen: dict[str, int | None] = {}
     for card in cards:
-        key = md.heading_key(card.prompt)
+        key = heading_key(card.prompt)
         if key in seen:
             ex.warn(
                 card.line,
@@ -520,17 +473,3 @@ def _clozes(ex: _Extractor, note: ParsedNote, items: list[Fragment]) -> Iterator
             continue
         prompt = " ".join(md.plain_text(tokens, media=False).split())
         yield Card(kind=CardKind.CLOZE, note=note, prompt=prompt, line=line, items=(Fragment(tokens),))
-
-
-@functools.lru_cache(maxsize=8)
-def _keys(config: Config) -> _Keys:
-    return _Keys(config)
-
-
-#: the section roles whose content becomes cards (the rest of a note never needs parsing)
-CARD_ROLES = frozenset({CUE, SUMMARY})
-
-
-def heading_role(config: Config, text: str) -> str | None:
-    """ "cue", "summary", "other" (another template heading) or None, for a heading's plain text."""
-    return _keys(config).role(md.heading_key(text))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
@@ -136,17 +135,3 @@ def map_tokens(tokens: Iterable[Token], fn: Callable[[Token], Token]) -> list[To
             new["children"] = map_tokens(tok["children"], fn)
         out.append(fn(new))
     return out
-
-
-def heading_key(text: str) -> str:
-    """Compare headings and labels loosely: `### ✅ **핵심 요약** ` and `핵심요약` have the same key.
-
-    Keeps letters and digits only (case-folded, NFKC), so emoji, symbols, punctuation, emphasis
-    markers and spacing never decide whether a heading is recognised.
-    """
-    # `[\W_]` is every character that is not a letter or a number (str.isalnum), in C rather than a
-    # Python loop: keys are computed for every card of every build.
-    return _NOT_LETTER_OR_NUMBER.sub("", unicodedata.normalize("NFKC", text).casefold())
-
-
-_NOT_LETTER_OR_NUMBER = re.compile(r"[\W_]+")

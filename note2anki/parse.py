@@ -15,7 +15,7 @@ from frontmatter.default_handlers import YAMLHandler
 
 from note2anki import markdown as md
 from note2anki.config import Config
-from note2anki.extract import CARD_ROLES, heading_role
+from note2anki.cornell import CARD_ROLES, heading_key, heading_role
 from note2anki.model import Diagnostic, NoteMeta, ParsedNote, Severity, SourceFile, Token
 from note2anki.obsidian import strip_hidden
 from note2anki.reading import decode, read_note
@@ -68,9 +68,9 @@ def scalar_text(value: Any) -> str | None:
 
 def _lookup(meta: Mapping[str, Any], keys: Iterable[str]) -> tuple[str, str] | None:
     """(key as written, text) of the first key in `keys` that has a value."""
-    wanted = {md.heading_key(k) for k in keys}
+    wanted = {heading_key(k) for k in keys}
     for key, value in meta.items():
-        if md.heading_key(str(key)) in wanted:
+        if heading_key(str(key)) in wanted:
             text = scalar_text(value)
             if text:
                 return str(key), text
@@ -79,7 +79,7 @@ def _lookup(meta: Mapping[str, Any], keys: Iterable[str]) -> tuple[str, str] | N
 
 def _frontmatter_tags(meta: Mapping[str, Any]) -> tuple[str, ...]:
     for key, value in meta.items():
-        if md.heading_key(str(key)) == "tags":
+        if heading_key(str(key)) == "tags":
             items = value if isinstance(value, list) else str(value or "").split(",")
             return tuple(t for t in (scalar_text(i) for i in items[:_MAX_ITEMS]) if t)
     return ()
@@ -91,7 +91,7 @@ _CODE = re.compile(r"N2A\d{3}")
 def _ignored_codes(meta: Mapping[str, Any]) -> tuple[str, ...]:
     """The codes of `note2anki-ignore: [N2A202, N2A301]` (or a comma-separated string)."""
     for key, value in meta.items():
-        if md.heading_key(str(key)) == "note2ankiignore":
+        if heading_key(str(key)) == "note2ankiignore":
             return tuple(sorted(set(_CODE.findall(scalar_text(value) or ""))))
     return ()
 
@@ -102,7 +102,7 @@ def _topic_links(blocks: list[Token]) -> tuple[str, ...]:
     for tok in blocks:
         if md.kind(tok) == "blank_line":
             continue
-        if md.kind(tok) == "heading" and md.heading_key(md.plain_text(md.children(tok))) in ("tags", "태그"):
+        if md.kind(tok) == "heading" and heading_key(md.plain_text(md.children(tok))) in ("tags", "태그"):
             continue
         if md.kind(tok) != "paragraph":
             return ()

@@ -26,9 +26,10 @@ from pathlib import Path
 import genanki
 
 from note2anki.atomic import atomic_write
-from note2anki.cache import private_dir
-from note2anki.markdown import heading_key
-from note2anki.model import CardKind, DeckNote, RenderedCard
+from note2anki.build.private import private_dir
+from note2anki.cornell import heading_key
+from note2anki.errors import NotSorted, StateError
+from note2anki.model import CardKind, DeckNote, Entry, RenderedCard, Report
 
 STATE_FILE = "note2anki.lock"
 _HEADER = (
@@ -40,52 +41,6 @@ _HEADER = (
 REWORD_SIMILARITY = 0.6
 #: share of a vanished note's cards found in a new note for the new note to count as the old one moved
 MOVE_OVERLAP = 0.5
-
-
-class StateError(Exception):
-    """The state file cannot be used; building on would duplicate cards, so the build stops."""
-
-
-@dataclass(frozen=True, order=True, slots=True)  # slots: a big vault has a hundred thousand of them
-class Entry:
-    path: str
-    kind: str
-    guid: str
-    nid: int
-    hash: str  # of the rendered card: fields, tags, deck
-    answer: str  # hash of the answer alone, to recognise a reworded question
-    changed: int  # seconds since the epoch when `hash` last changed
-    question: str  # as shown; for summary cards the note title
-    excerpt: str  # the start of the answer as plain text
-
-    @property
-    def key(self) -> str:
-        """The normalised question (empty for summary cards: one per note, whatever its title)."""
-        return "" if self.kind == CardKind.SUMMARY.value else heading_key(self.question) or self.question
-
-
-@dataclass(frozen=True)
-class Report:
-    added: tuple[Entry, ...] = ()
-    changed: tuple[Entry, ...] = ()
-    rekeyed: tuple[tuple[Entry, Entry], ...] = ()  # (before, after): reworded or moved
-    removed: tuple[Entry, ...] = ()
-
-    def removed_search(self) -> str:
-        """An Anki search that finds the removed cards' notes (an .apkg cannot delete them)."""
-        return "nid:" + ",".join(str(e.nid) for e in self.removed) if self.removed else ""
-
-    def to_json(self) -> dict[str, object]:
-        def short(e: Entry) -> dict[str, object]:
-            return {"path": e.path, "kind": e.kind, "question": e.question, "guid": e.guid, "nid": e.nid}
-
-        return {
-            "added": [short(e) for e in self.added],
-            "changed": [short(e) for e in self.changed],
-            "rekeyed": [{"before": short(a), "after": short(b)} for a, b in self.rekeyed],
-            "removed": [short(e) for e in self.removed],
-            "removed_search": self.removed_search(),
-        }
 
 
 def card_guid(card: RenderedCard, ordinal: int = 0, key: str | None = None) -> str:
@@ -257,11 +212,6 @@ class Partial:
     data: bytes  # the file as read
     body: int  # where its first entry starts (after the header)
     spans: list[tuple[str, int, int]]  # (path, start, end): the bytes of each note asked for, in file order
-
-
-class NotSorted(Exception):
-    """The state file is not in the order `format_state` writes (only a file note2anki wrote is read in
-    part); the caller reads it whole instead."""
 
 
 def read_partial(data: bytes, paths: Collection[str]) -> Partial:

@@ -17,7 +17,8 @@ from importlib import metadata
 from pathlib import Path
 
 from note2anki import __version__
-from note2anki.config import CONFIG_FILE, ConfigError, load_config
+from note2anki.config import CONFIG_FILE, load_config
+from note2anki.errors import ConfigError, WorkflowError
 
 WORKFLOW_PATH = ".github/workflows/anki.yml"
 #: the deck is built outside the checkout (note2anki never writes a deck into the vault)
@@ -73,10 +74,6 @@ jobs:
           gh release upload "$GITHUB_REF_NAME" {deck} --clobber
           || gh release create "$GITHUB_REF_NAME" {deck} --title "$GITHUB_REF_NAME" --notes "Anki deck"
 """
-
-
-class WorkflowError(Exception):
-    """The workflow cannot be written as asked; the message says why and what to do."""
 
 
 @dataclass(frozen=True)

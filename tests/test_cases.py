@@ -66,7 +66,7 @@ def test_every_case_has_expectations() -> None:
 
 def test_import_is_clean(built: Built) -> None:
     assert built.log.duplicate == built.log.conflicting == built.log.missing_notetype == 0
-    assert built.log.new == len(built.result.cards) == len(built.notes)
+    assert built.log.new == built.result.card_total == len(built.notes)
 
 
 @pytest.mark.parametrize("case", CASES)

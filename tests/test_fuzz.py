@@ -273,10 +273,10 @@ def check_vault(root: Path, work: Path) -> int:
     checked = run(root, Config())
     assert checked.diagnostics == result.diagnostics
     errors = {d.path for d in result.diagnostics if d.severity is Severity.ERROR}
-    assert not errors & {c.source for c in result.cards}
+    assert not errors & {c.source for c in checked.cards}
     # what the examples covered (shown by --hypothesis-show-statistics)
     record = event if currently_in_test_context() else (lambda _: None)
-    record("random notes with cards" if len({c.source for c in result.cards}) > 1 else "no random cards")
+    record("random notes with cards" if len({c.source for c in checked.cards}) > 1 else "no random cards")
     for code in sorted({d.code for d in result.diagnostics}):
         record(f"reported {code}")
 

@@ -308,7 +308,7 @@ def test_failed_write_leaves_previous_deck_intact(write_vault, tmp_path: Path) -
     out = tmp_path / "deck.apkg"
     good = run(vault, Config(), out=out)
     before = out.read_bytes()
-    card = good.cards[0]
+    card = good.redone[0]
     gone = MediaFile(path=tmp_path / "vanished.png", name="vanished-0.png")
     broken = [DeckNote(card=type(card)(**{**card.__dict__, "media": (gone,)}), guid="g", nid=1, mod=1)]
     with pytest.raises(ExportError, match="cannot read the image"):

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from note2anki import Config, run, state
-from note2anki import cache as cache_module
-from note2anki.cache import CACHE_DIR
+from note2anki.build import cache as cache_module
+from note2anki.build.private import CACHE_DIR
 from tests.anki_collection import AnkiCollection
 from tests.conftest import ROOT
 
@@ -124,7 +124,7 @@ def test_a_damaged_cache_is_rebuilt_not_trusted(tmp_path: Path) -> None:
     (cache / "collection.anki2").write_bytes(b"garbage")
     again = run(vault, Config(), out=tmp_path / "b.apkg")
     assert sha(tmp_path / "a.apkg") == sha(tmp_path / "b.apkg")
-    assert [c.fields for c in again.cards] == [c.fields for c in first.cards]
+    assert [c.fields for c in again.redone] == [c.fields for c in first.redone]
     assert "tampered" not in (tmp_path / "b.apkg").read_bytes().decode("latin-1")
     assert cache_entries(vault) == entries  # both entries written again
 
@@ -137,7 +137,7 @@ def test_a_cache_file_that_is_not_a_database_is_replaced(tmp_path: Path) -> None
     first = run(vault, Config(), out=tmp_path / "a.apkg")
     assert len(cache_entries(vault)) == first.notes_read
     shutil.rmtree(vault / CACHE_DIR)  # a build without any cache gives the same deck
-    assert run(vault, Config(), out=tmp_path / "b.apkg").cards == first.cards
+    assert run(vault, Config(), out=tmp_path / "b.apkg").redone == first.redone
     assert sha(tmp_path / "a.apkg") == sha(tmp_path / "b.apkg")
 
 
@@ -163,26 +163,12 @@ def test_a_cache_locked_by_another_build_is_done_without_and_kept(
     assert cache_entries(vault) == entries
 
 
-def test_cache_files_of_earlier_versions_are_removed_and_nothing_else(tmp_path: Path) -> None:
-    """Earlier versions kept one file per note (`notes/<2 hex>/<64 hex>.json`); only such files go."""
-    vault = tmp_path / "samples"
-    shutil.copytree(ROOT / "samples", vault, ignore=shutil.ignore_patterns(".note2anki"))
-    shard = vault / CACHE_DIR / "notes" / "ab"
-    shard.mkdir(parents=True)
-    (shard / f"ab{'0' * 62}.json").write_text("{}", encoding="utf-8")
-    (vault / CACHE_DIR / "notes" / "cd").mkdir()
-    (vault / CACHE_DIR / "notes" / "cd" / "thesis.docx").write_bytes(b"years of work")
-    run(vault, Config(), out=tmp_path / "a.apkg")
-    assert not shard.exists()
-    assert (vault / CACHE_DIR / "notes" / "cd" / "thesis.docx").read_bytes() == b"years of work"
-
-
 def test_settings_and_images_invalidate_cached_notes(tmp_path: Path) -> None:
     vault = tmp_path / "samples"
     shutil.copytree(ROOT / "samples", vault, ignore=shutil.ignore_patterns(".note2anki"))
     run(vault, Config(), out=tmp_path / "a.apkg")
     changed = run(vault, Config(obsidian_vault="Other"), out=tmp_path / "a.apkg")
-    assert not changed.up_to_date and "vault=Other" in changed.cards[0].fields[-1]
+    assert not changed.up_to_date and "vault=Other" in changed.redone[0].fields[-1]
     (vault / "attachments" / "image 1.png").unlink()
     gone = run(vault, Config(obsidian_vault="Other"), out=tmp_path / "a.apkg")
     assert any(d.code == "N2A301" and "image 1.png" in d.message for d in gone.diagnostics)

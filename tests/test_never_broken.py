@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from note2anki.buildlock import build_lock
+from note2anki.build.lock import build_lock
 from note2anki.cli import cli
 from tests.anki_collection import AnkiCollection
 from tests.conftest import ROOT
@@ -128,8 +128,8 @@ def test_a_merged_lock_file_is_repaired_the_same_way_everywhere(tmp_path: Path) 
     out, err = check.communicate(timeout=60)
     assert check.returncode == 0, err
     assert (
-        "note2anki.lock: warning N2A014: the next build repairs: the card “What is a join?” (z.md) shared note "
-        "id 1767000000001; it is now 1767000000002" in out
+        "note2anki.lock: warning N2A014: the next build repairs: the card “What is a join?” (z.md) shared "
+        "note id 1767000000001; it is now 1767000000002" in out
     )
     frozen = build("--frozen", "-o", str(tmp_path / "f.apkg"))
     assert frozen.returncode == 1 and "would change" in frozen.stderr  # CI says: build and commit
@@ -211,7 +211,10 @@ def test_a_lock_built_with_nfd_file_names_verifies_with_nfc_names(
     assert len(anki.media_files()) == 1
 
 
-SUMMARY_ONLY = "---\n⭕과목: OS\n---\n### 핵심 요약\n\n- 스케줄러는 **문맥 교환** 비용을 줄인다.\n- 교착 상태는 피할 수 있다.\n"
+SUMMARY_ONLY = (
+    "---\n⭕과목: OS\n---\n### 핵심 요약\n\n"
+    "- 스케줄러는 **문맥 교환** 비용을 줄인다.\n- 교착 상태는 피할 수 있다.\n"
+)
 
 
 def test_renamed_and_moved_summary_and_cloze_notes_keep_their_cards(

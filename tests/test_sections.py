@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
+from benchmarks.generate import generate
 from note2anki import Config
+from note2anki.cornell import CARD_ROLES, heading_role
 from note2anki.discover import discover
-from note2anki.extract import CARD_ROLES, extract, heading_role
+from note2anki.extract import extract
 from note2anki.model import RenderedCard
 from note2anki.parse import parse
 from note2anki.render import MediaIndex, render
@@ -41,12 +41,7 @@ def cards(vault: Path, whole: bool) -> tuple[list[RenderedCard], list[str]]:
 
 
 def generated_vault(tmp: Path, notes: int) -> Path:
-    spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "benchmarks" / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_generate"] = module
-    spec.loader.exec_module(module)
-    module.generate(tmp, notes, seed=7, main_bytes=3000)
+    generate(tmp, notes, seed=7, main_bytes=3000)
     return tmp
 
 

@@ -17,15 +17,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from note2anki.cache import PRIVATE_DIR, private_dir
+from note2anki.build.private import PRIVATE_DIR, private_dir
+from note2anki.errors import BuildBusy
 
 LOCK_FILE = f"{PRIVATE_DIR}/build.lock"
 #: how long a build waits for another build of the same vault (NOTE2ANKI_LOCK_TIMEOUT overrides it)
 WAIT_SECONDS = 60.0
-
-
-class BuildBusy(Exception):
-    """Another build of the same vault held the lock for longer than this build would wait."""
 
 
 def _timeout() -> float:

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from note2anki.atomic import atomic_write
-from note2anki.cache import PRIVATE_DIR, private_dir
+from note2anki.build.private import PRIVATE_DIR, private_dir
 from note2anki.model import RemovedCard
 
 REMOVED_FILE = f"{PRIVATE_DIR}/removed.json"

@@ -17,70 +17,22 @@ import json
 import os
 import re
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import fields
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import note2anki
 from note2anki.config import Config
-from note2anki.model import CardKind, Diagnostic, MediaFile, RenderedCard, Severity, Vault
+from note2anki.build.private import CACHE_DIR, private_dir
+from note2anki.model import Diagnostic, MediaDep, NoteResult, RenderedCard, Vault
+from note2anki.render import MediaIndex
 
-PRIVATE_DIR = ".note2anki"
-CACHE_DIR = f"{PRIVATE_DIR}/cache"
-_GITIGNORE = "# Written by note2anki: its cache and temporary files. Never commit them.\n*\n"
-
-
-def private_dir(root: Path, sub: str) -> Path:
-    """`.note2anki/<sub>` in the vault at `root`, created with a `.gitignore` that keeps all of
-    `.note2anki/` out of git. Raises OSError when it cannot be created or when a part of it is a link
-    (symlink): a shared vault must not be able to point note2anki's writes elsewhere."""
-    base = root / PRIVATE_DIR
-    part = root
-    for name in (PRIVATE_DIR, *PurePosixPath(sub).parts):
-        part = part / name
-        if part.is_symlink():
-            raise OSError(f"{part} is a link (symlink)")
-    folder = base / sub
-    folder.mkdir(parents=True, exist_ok=True)
-    ignore = base / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text(_GITIGNORE, encoding="utf-8")
-    return folder
-
-
-def private_ok(root: Path) -> bool:
-    """False when `.note2anki` or a folder in it is a link (symlink): its cache is then not used at all,
-    since reading it could mean reading, and pruning it deleting, files outside the vault."""
-    base = root / PRIVATE_DIR
-    return not any(p.is_symlink() for p in (base, base / "cache", base / "cache" / "notes", base / "tmp"))
-
-
-FORMAT = 3
-#: entries of older versions, one file each: only files so named are removed (`<2 hex>/<64 hex>.json`)
-_SHARD, _ENTRY = re.compile(r"[0-9a-f]{2}"), re.compile(r"[0-9a-f]{64}\.json")
+#: the format of cache entries and of the last build's record; raise it whenever either changes (readers
+#: of another format ignore the file)
+FORMAT = 4
 _LIBRARIES = ("mistune", "nh3", "pygments", "pyyaml", "python-frontmatter", "genanki")
-
-
-@dataclass(frozen=True)
-class MediaDep:
-    """An image a card looked up: the link as written, the vault file it found ("" when none) and that
-    file's size and modification time."""
-
-    target: str
-    rel: str
-    stamp: str
-
-
-@dataclass(frozen=True)
-class NoteResult:
-    """Everything one note contributes to a build."""
-
-    cards: tuple[RenderedCard, ...]
-    diagnostics: tuple[Diagnostic, ...]
-    readable: bool  # False: the note could not be read or parsed (its cards keep their identity)
-    media: tuple[MediaDep, ...] = ()
-    cached: bool = False  # from the cache: the note did not change since a build read it (never stored)
 
 
 def stamp(path: Path | str) -> str:
@@ -102,8 +54,8 @@ def stat_mark(st: os.stat_result) -> str:
 def _tool_fingerprint() -> str:
     h = hashlib.sha256(f"{FORMAT}:{note2anki.__version__}".encode())
     package = Path(note2anki.__file__).parent
-    for path in [*sorted(package.glob("*.py")), package / "card.css"]:
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in [*sorted(package.rglob("*.py")), package / "card.css"]:
+        h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
     for name in _LIBRARIES:
         try:
             h.update(f"{name}={metadata.version(name)}".encode())
@@ -112,8 +64,19 @@ def _tool_fingerprint() -> str:
     return h.hexdigest()
 
 
+#: settings that decide which notes are read or where the deck goes, not what a note's cards are: changing
+#: them never throws the cache away
+_NOT_CARD_SETTINGS = frozenset({"include", "exclude", "vault", "output", "read_templates", "ignore"})
+
+
+def card_settings(config: Config) -> str:
+    """The settings that shape a note's cards and diagnostics, as text."""
+    values = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in _NOT_CARD_SETTINGS}
+    return repr(sorted(values.items()))
+
+
 def fingerprint(config: Config, vault: Vault) -> str:
-    parts = (_tool_fingerprint(), repr(config), str(vault.root), vault.name, repr(vault.settings))
+    parts = (_tool_fingerprint(), card_settings(config), str(vault.root), vault.name, repr(vault.settings))
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
@@ -226,7 +189,6 @@ class NoteCache:
     def prune(self) -> None:
         """Remove entries this build did not use (older versions of notes, deleted notes), and commit."""
         if self.writable:
-            self._remove_legacy()
             db = self._connect(create=False)
             if db is not None:
                 try:
@@ -251,24 +213,6 @@ class NoteCache:
             self._fail(exc)
         self._db = None
 
-    def _remove_legacy(self) -> None:
-        """Entries of earlier note2anki versions were one file each, `notes/<2 hex>/<64 hex>.json`: removed
-        (only files so named, and the folders they leave empty)."""
-        legacy = self.root / CACHE_DIR / "notes"
-        if legacy.is_symlink() or not legacy.is_dir():
-            return
-        with contextlib.suppress(OSError):
-            for sub in os.scandir(legacy):
-                if not (_SHARD.fullmatch(sub.name) and sub.is_dir(follow_symlinks=False)):
-                    continue
-                for entry in os.scandir(sub.path):
-                    if _ENTRY.fullmatch(entry.name):
-                        with contextlib.suppress(OSError):
-                            os.unlink(entry.path)
-                with contextlib.suppress(OSError):
-                    os.rmdir(sub.path)
-            os.rmdir(legacy)
-
 
 def encode_entry(key: str, result: NoteResult, root: Path) -> bytes:
     """A note's cache entry, as stored."""
@@ -279,24 +223,9 @@ def encode_entry(key: str, result: NoteResult, root: Path) -> bytes:
 def _data(result: NoteResult, root: Path) -> dict[str, Any]:
     return {
         "readable": result.readable,
-        "cards": [_card_data(c, root) for c in result.cards],
-        "diagnostics": [[d.path, d.line, d.code, d.severity.value, d.message] for d in result.diagnostics],
-        "media": [[m.target, m.rel, m.stamp] for m in result.media],
-    }
-
-
-def _card_data(card: RenderedCard, root: Path) -> dict[str, Any]:
-    return {
-        "kind": card.kind.value,
-        "source": card.source,
-        "line": card.line,
-        "prompt": card.prompt,
-        "fields": list(card.fields),
-        "deck": card.deck,
-        "tags": list(card.tags),
-        "subject": card.subject,
-        "media": [[m.path.relative_to(root).as_posix(), m.name] for m in card.media],
-        "hashes": [card.content_hash, card.answer_hash, card.excerpt],
+        "cards": [c.to_json(root) for c in result.cards],
+        "diagnostics": [d.to_json() for d in result.diagnostics],
+        "media": [m.to_json() for m in result.media],
     }
 
 
@@ -311,31 +240,17 @@ def vault_rel(rel: object) -> str:
 
 
 def _result(data: dict[str, Any], root: Path) -> NoteResult:
-    cards = []
     shared: dict[str, str] = {}  # the note's cards repeat subject, textbook, title, deck: one copy each
-    for c in data["cards"]:
-        content, answer, excerpt = c["hashes"]
-        cards.append(
-            RenderedCard(
-                kind=CardKind(c["kind"]),
-                source=shared.setdefault(str(c["source"]), str(c["source"])),
-                line=c["line"],
-                prompt=str(c["prompt"]),
-                fields=tuple(shared.setdefault(str(f), str(f)) for f in c["fields"]),
-                deck=shared.setdefault(str(c["deck"]), str(c["deck"])),
-                tags=tuple(shared.setdefault(str(t), str(t)) for t in c["tags"]),
-                subject=c["subject"],
-                media=tuple(
-                    MediaFile(path=root / vault_rel(rel), name=str(name)) for rel, name in c["media"]
-                ),
-                content_hash=str(content),
-                answer_hash=str(answer),
-                excerpt=str(excerpt),
-            )
-        )
-    diagnostics = tuple(
-        Diagnostic(str(p), line, str(code), Severity(sev), str(msg))
-        for p, line, code, sev, msg in data["diagnostics"]
-    )
-    media = tuple(MediaDep(str(t), str(r), str(s)) for t, r, s in data["media"])
-    return NoteResult(tuple(cards), diagnostics, bool(data["readable"]), media, cached=True)
+    cards = tuple(RenderedCard.from_json(c, root, shared, vault_rel) for c in data["cards"])
+    diagnostics = tuple(Diagnostic.from_json(d) for d in data["diagnostics"])
+    media = tuple(MediaDep.from_json(m) for m in data["media"])
+    return NoteResult(cards, diagnostics, bool(data["readable"]), media, cached=True)
+
+
+def fresh(deps: Iterable[MediaDep], note_rel: str, vault: Vault, index: MediaIndex) -> bool:
+    """Every image lookup still finds the same file, unchanged."""
+    for dep in deps:
+        rel = index.find(dep.target, note_rel) or ""
+        if rel != dep.rel or (rel and stamp(vault.file(rel)) != dep.stamp):
+            return False
+    return True
