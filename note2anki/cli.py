@@ -5,19 +5,18 @@ Results go to stdout; diagnostics, summaries and errors go to stderr.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from note2anki import __version__, listing
+from note2anki import __version__, listing, summary
 from note2anki import check as check_module
 from note2anki.atomic import atomic_write
 from note2anki.build import removed as removed_list
@@ -25,10 +24,11 @@ from note2anki.build.removed import search as removed_search
 from note2anki.config import CONFIG_FILE, Workspace, workspace
 from note2anki.errors import Note2AnkiError, UsageError
 from note2anki.export import check_report
-from note2anki.model import BuildResult, CardKind, RemovedCard, Scan
+from note2anki.model import BuildResult, Scan
 from note2anki.pipeline import run
 from note2anki.precommit import notes_in_vault, unstaged
 from note2anki.state import STATE_FILE
+from note2anki.summary import plural
 from note2anki.workflow import WORKFLOW_PATH, default_install, layout, workflow
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -54,69 +54,6 @@ def _workspace(vault: Path | None, config_path: Path | None, **overrides: Any) -
     ws = workspace(vault, config_path)
     config = dataclasses.replace(ws.config, **{k: v for k, v in overrides.items() if v is not None})
     return dataclasses.replace(ws, config=config)
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """`1 card`, `2 cards`, `1,000 media files`."""
-    return f"{n:,} {word if n == 1 else many or word + 's'}"
-
-
-def _report(result: BuildResult, quiet: bool, verbose: bool = False) -> None:
-    """Errors always; warnings of the notes read this time (all with `verbose`), the others counted in one
-    line; then the summary."""
-    hidden = []
-    for d in result.diagnostics:
-        if d.severity.value == "error" or (not quiet and (verbose or result.is_new(d))):
-            click.echo(d.format(), err=True)
-        elif not quiet:
-            hidden.append(d)
-    if quiet:
-        return
-    if hidden:
-        notes = len({d.path for d in hidden})
-        click.echo(
-            f"note2anki: {plural(len(hidden), 'warning')} in {plural(notes, 'unchanged note')} not shown "
-            "again (`note2anki check` or `build --verbose` lists them)",
-            err=True,
-        )
-    summary = (
-        f"note2anki: {plural(result.notes_read, 'note')} read, "
-        f"{plural(result.count(CardKind.CUE), 'cue card')}, "
-        f"{plural(result.count(CardKind.SUMMARY), 'summary card')}, "
-        f"{plural(result.count(CardKind.CLOZE), 'cloze note')}, {plural(len(result.media), 'media file')}, "
-        f"{plural(len(result.errors), 'error')}, {plural(len(result.warnings), 'warning')}"
-    )
-    if result.report is not None:
-        r = result.report
-        summary += (
-            f"; since last build: {len(r.added)} added, {len(r.changed)} changed, "
-            f"{len(r.rekeyed)} re-keyed, {len(r.removed)} removed"
-        )
-        if result.state_changed:
-            summary += f" ({STATE_FILE} updated)"
-    if result.outputs:
-        summary += " -> " + ", ".join(str(p) for p in result.outputs)
-        if result.up_to_date:
-            summary += " (already up to date: nothing changed since the last build)"
-    click.echo(summary, err=True)
-
-
-#: the removed cards' search is printed in full up to this many cards; beyond, `note2anki removed` prints it
-SEARCH_MAX_CARDS = 200
-
-
-def _report_removed(cards: Sequence[RemovedCard]) -> None:
-    if not cards:
-        return
-    if len(cards) <= SEARCH_MAX_CARDS:
-        how = f"find them in Anki's browser with: {removed_search(cards)}"
-    else:
-        how = "`note2anki removed` prints the Anki search that finds them all"
-    click.echo(
-        f"note2anki: {plural(len(cards), 'card')} removed from your notes may still be in Anki (an .apkg "
-        f"cannot delete them); {how}, delete them there, then run `note2anki removed --clear`",
-        err=True,
-    )
 
 
 class _Commands(click.Group):
@@ -241,7 +178,7 @@ def _build(
     cache: bool = True,
     verbose: bool = False,
 ) -> BuildResult:
-    with _progress(quiet) as progress:
+    with summary.progress(quiet) as progress:
         result = run(
             ws.vault,
             ws.config,
@@ -252,35 +189,10 @@ def _build(
             jobs=jobs,
             cache=cache,
         )
-    _report(result, quiet, verbose)
+    summary.report(result, quiet, verbose)
     if not quiet:
-        _report_removed(result.removed)
+        summary.report_removed(result.removed)
     return result
-
-
-#: a bar is drawn only for vaults at least this large, and only when stderr is a terminal
-PROGRESS_MIN_NOTES = 300
-
-
-@contextlib.contextmanager
-def _progress(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    bar: Any = None
-
-    def update(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None and total >= PROGRESS_MIN_NOTES:
-            bar = click.progressbar(length=total, label="note2anki", file=sys.stderr).__enter__()
-        if bar is not None:
-            bar.update(done - bar.pos)
-
-    try:
-        yield update
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
 
 
 @cli.command()

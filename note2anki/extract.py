@@ -9,11 +9,12 @@ terms is also a cloze card. No per-card markers are needed.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from note2anki import cornell
 from note2anki import markdown as md
+from note2anki.cloze import clozes
 from note2anki.config import Config
 from note2anki.cornell import CUE, SUMMARY, Keys, heading_key
 from note2anki.model import Card, CardKind, Diagnostic, Fragment, ParsedNote, Severity, Token
@@ -48,32 +49,6 @@ def _near_misses(note: ParsedNote, keys: Keys, found: set[str]) -> Iterator[tupl
         miss = keys.near_miss(heading_key(m.group(1)))
         if miss is not None and miss[0] not in found:
             yield note.body_line + i, m.group(1).strip(), *miss
-
-
-class _Lines:
-    """Line numbers for diagnostics, found honestly in the source text (mistune's AST has none)."""
-
-    def __init__(self, note: ParsedNote) -> None:
-        self.lines = note.body.split("\n")
-        self.offset = note.body_line
-        self.cursor = 0
-
-    def find(self, tokens: list[Token]) -> int | None:
-        needle = next(
-            (
-                str(t["raw"]).strip()[:40]
-                for t in md.walk(tokens)
-                if md.kind(t) == "text" and str(t["raw"]).strip()
-            ),
-            None,
-        )
-        if needle is None:
-            return None
-        for i in range(self.cursor, len(self.lines)):
-            if needle in self.lines[i]:
-                self.cursor = i + 1  # the next thing looked for is further down: two equal questions differ
-                return self.offset + i
-        return None
 
 
 def _sections(blocks: tuple[Token, ...], keys: Keys) -> list[_Section]:
@@ -154,7 +129,7 @@ class _Extractor:
     def __init__(self, note: ParsedNote, keys: Keys) -> None:
         self.note = note
         self.keys = keys
-        self.lines = _Lines(note)
+        self.lines = md.Lines(note)
         self.diagnostics: list[Diagnostic] = []
 
     def warn(self, line: int | None, code: str, message: str) -> None:
@@ -385,91 +360,7 @@ def extract(note: ParsedNote, config: Config) -> tuple[list[Card], list[Diagnost
             )
         )
     if config.cloze:
-        cards.extend(_clozes(ex, note, items))
+        found, problems = clozes(note, items)
+        cards.extend(found)
+        ex.diagnostics.extend(problems)
     return cards, ex.diagnostics
-
-
-#: the Markdown that marks a summary item's key terms (`**bold**`, `==highlight==`)
-CLOZE_MARKS = frozenset({"strong", "mark"})
-#: a cloze card must still say something with its terms hidden: at least this many visible words (the note
-#: title above it is not enough)
-CLOZE_MIN_WORDS = 2
-_LABEL_END = re.compile(r"^\s*[:：]")
-_WORD = re.compile(r"\w")
-
-
-def is_cloze_term(tok: Token) -> bool:
-    return (
-        md.kind(tok) in CLOZE_MARKS and bool(md.plain_text(md.children(tok)).strip()) and not tok.get("label")
-    )
-
-
-def cloze_terms(tokens: Iterable[Token]) -> int:
-    """How many terms are marked (outermost marks with text only; labels are not terms)."""
-    count = 0
-    for tok in tokens:
-        if md.kind(tok) in CLOZE_MARKS:
-            count += is_cloze_term(tok)
-        else:
-            count += cloze_terms(md.children(tok))
-    return count
-
-
-def _mark_labels(tokens: tuple[Token, ...]) -> tuple[Token, ...]:
-    """The item with a leading label flagged `label`: a mark followed by a colon (`**정의**: …`,
-    `**Why:** …`), or a marked title alone on the first line over nested content (`**AI 요약**` with
-    bullets under it). A label names what follows, it is not a term to recall, so it is never hidden."""
-    if not tokens or md.kind(tokens[0]) not in ("block_text", "paragraph"):
-        return tokens
-    inline = md.children(tokens[0])
-    solid = [t for t in inline if not (md.kind(t) == "text" and not str(t["raw"]).strip(" :："))]
-    if not solid or md.kind(solid[0]) not in CLOZE_MARKS or solid[0] is not inline[0]:
-        return tokens
-    text = md.plain_text(md.children(inline[0])).rstrip()
-    after = md.plain_text(inline[1:2])
-    title = len(solid) == 1 and len(tokens) > 1
-    if not (title or text.endswith((":", "：")) or _LABEL_END.match(after)):
-        return tokens
-    first = {**tokens[0], "children": [{**inline[0], "label": True}, *inline[1:]]}
-    return (first, *tokens[1:])
-
-
-def _visible_words(tokens: Iterable[Token]) -> int:
-    """Words left on the card when every marked term is hidden (punctuation alone is not a word)."""
-
-    def text(tokens: Iterable[Token]) -> Iterator[str]:
-        for tok in tokens:
-            if is_cloze_term(tok):
-                yield " "
-            elif md.kind(tok) in ("image", "embed"):
-                continue
-            elif md.children(tok):
-                yield from text(md.children(tok))
-                yield " "
-            else:
-                yield md.plain_text([tok])
-
-    return sum(1 for word in "".join(text(tokens)).split() if _WORD.search(word))
-
-
-def _clozes(ex: _Extractor, note: ParsedNote, items: list[Fragment]) -> Iterator[Card]:
-    """A cloze card for each summary item with marked terms and enough text around them; the others stay in
-    the summary card only."""
-    lines = _Lines(note)
-    for item in items:
-        tokens = _mark_labels(item.tokens)
-        if not cloze_terms(tokens):
-            continue
-        line = lines.find(list(tokens))
-        if _visible_words(tokens) < CLOZE_MIN_WORDS:
-            shown = " ".join(md.plain_text(tokens, media=False).split())[:80]
-            ex.warn(
-                line,
-                "N2A208",
-                f"“{shown}” is marked (bold or highlight) almost as a whole, so a cloze card would show "
-                "little but [...]; it stays on the summary card only. Mark just the key term and keep the "
-                "words around it",
-            )
-            continue
-        prompt = " ".join(md.plain_text(tokens, media=False).split())
-        yield Card(kind=CardKind.CLOZE, note=note, prompt=prompt, line=line, items=(Fragment(tokens),))

@@ -15,7 +15,7 @@ import mistune
 from mistune.core import BlockState
 
 from note2anki.cardhtml import CardHTMLRenderer
-from note2anki.model import Token
+from note2anki.model import ParsedNote, Token
 from note2anki.obsidian import PLUGINS, FenceTracker
 
 
@@ -135,3 +135,25 @@ def map_tokens(tokens: Iterable[Token], fn: Callable[[Token], Token]) -> list[To
             new["children"] = map_tokens(tok["children"], fn)
         out.append(fn(new))
     return out
+
+
+class Lines:
+    """Line numbers for diagnostics, found honestly in the source text (mistune's AST has none)."""
+
+    def __init__(self, note: ParsedNote) -> None:
+        self.lines = note.body.split("\n")
+        self.offset = note.body_line
+        self.cursor = 0
+
+    def find(self, tokens: list[Token]) -> int | None:
+        needle = next(
+            (str(t["raw"]).strip()[:40] for t in walk(tokens) if kind(t) == "text" and str(t["raw"]).strip()),
+            None,
+        )
+        if needle is None:
+            return None
+        for i in range(self.cursor, len(self.lines)):
+            if needle in self.lines[i]:
+                self.cursor = i + 1  # the next thing looked for is further down: two equal questions differ
+                return self.offset + i
+        return None

@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import overload
 
-from note2anki import state
+from note2anki import identity, state
 from note2anki.build import removed as removed_list
 from note2anki.build.cache import NoteCache
 from note2anki.build.job import Job, from_totals, frozen_message, order, remember_removed, write_state
@@ -32,8 +32,8 @@ from note2anki.config import Config
 from note2anki.discover import discover
 from note2anki.errors import FallBack, FrozenStateError, StateError
 from note2anki.export import build_time, check_output, remove_stale_work, write_apkg
+from note2anki.media import MediaIndex
 from note2anki.model import BuildResult, DeckNote, Diagnostic, Scan, Severity, Vault
-from note2anki.render import MediaIndex
 
 Progress = Callable[[int, int], None]
 
@@ -189,8 +189,8 @@ def _whole(job: Job, sources: Sources, last: LastBuild | None) -> BuildResult:
     old_digest = bytes_sha(old_bytes.replace(b"\r\n", b"\n") or state.format_state([]))
     as_written = bytes_sha(old_bytes) if old_bytes else ""
     del old_bytes
-    state.check_belongs(old, cards, job.state_path)
-    notes, entries, report = state.assign(cards, old, int(build_time()), keep_paths=unreadable)
+    identity.check_belongs(old, cards, job.state_path)
+    notes, entries, report = identity.assign(cards, old, int(build_time()), keep_paths=unreadable)
     del old
     data = state.format_state(entries)
     del entries

@@ -311,11 +311,11 @@ class _Terminal:
 def test_progress_bar_only_on_a_terminal_for_big_vaults(
     monkeypatch: pytest.MonkeyPatch, tty: bool, quiet: bool, notes: int, drawn: bool
 ) -> None:
-    from note2anki import cli as cli_module
+    from note2anki import summary
 
     fake = _Terminal(tty)
     monkeypatch.setattr(sys, "stderr", fake)
-    with cli_module._progress(quiet) as progress:
+    with summary.progress(quiet) as progress:
         for done in range(1, notes + 1):
             if progress is not None:
                 progress(done, notes)

@@ -11,9 +11,10 @@ from note2anki import Config
 from note2anki.cornell import CARD_ROLES, heading_role
 from note2anki.discover import discover
 from note2anki.extract import extract
+from note2anki.media import MediaIndex
 from note2anki.model import RenderedCard
 from note2anki.parse import parse
-from note2anki.render import MediaIndex, render
+from note2anki.render import render
 from note2anki.sections import _plan
 from tests.conftest import ROOT
 

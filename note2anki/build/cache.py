@@ -15,7 +15,6 @@ import functools
 import hashlib
 import json
 import os
-import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import fields
@@ -24,10 +23,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import note2anki
-from note2anki.config import Config
 from note2anki.build.private import CACHE_DIR, private_dir
+from note2anki.config import Config
+from note2anki.media import MediaIndex
 from note2anki.model import Diagnostic, MediaDep, NoteResult, RenderedCard, Vault
-from note2anki.render import MediaIndex
 
 #: the format of cache entries and of the last build's record; raise it whenever either changes (readers
 #: of another format ignore the file)

@@ -13,7 +13,16 @@ from note2anki.build.lastbuild import Totals
 from note2anki.build.notes import Sources, read_notes
 from note2anki.config import Config
 from note2anki.errors import StateError
-from note2anki.model import BuildResult, CardKind, Diagnostic, MediaFile, NoteResult, RemovedCard, Report, Vault
+from note2anki.model import (
+    BuildResult,
+    CardKind,
+    Diagnostic,
+    MediaFile,
+    NoteResult,
+    RemovedCard,
+    Report,
+    Vault,
+)
 
 Progress = Callable[[int, int], None]
 

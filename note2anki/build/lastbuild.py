@@ -16,8 +16,8 @@ from note2anki.build.cache import FORMAT, fresh, stamp, vault_rel
 from note2anki.build.notes import Sources
 from note2anki.build.private import CACHE_DIR, private_dir
 from note2anki.export import multi_cards
+from note2anki.media import MediaIndex
 from note2anki.model import DeckNote, Diagnostic, MediaDep, MultiCard, NoteResult, Vault
-from note2anki.render import MediaIndex
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
-import json
 import multiprocessing
 import os
 import signal
@@ -16,16 +14,15 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from note2anki.build.cache import NoteCache, encode_entry, fresh, note_key, stamp, stat_mark
 from note2anki.config import Config
 from note2anki.extract import extract
+from note2anki.media import MediaIndex
 from note2anki.model import Diagnostic, MediaDep, NoteResult, Severity, SourceFile, Vault
 from note2anki.parse import parse
 from note2anki.reading import read_note
-from note2anki.render import MediaIndex, render
+from note2anki.render import render
 
 #: below this many notes to read, a process pool costs more than it saves
 POOL_MIN_NOTES = 200
@@ -124,7 +121,9 @@ def _process_note(
         MediaDep(target, rel, stamp(vault.file(rel)) if rel else "") for target, rel in dict.fromkeys(lookups)
     )
     # the note's own `note2anki-ignore` (the settings' `ignore` applies to the whole run, in pipeline.run)
-    return NoteResult(tuple(cards), tuple(unignored(diagnostics, note.meta.ignore)), readable=True, media=deps)
+    return NoteResult(
+        tuple(cards), tuple(unignored(diagnostics, note.meta.ignore)), readable=True, media=deps
+    )
 
 
 def unignored(diagnostics: Iterable[Diagnostic], codes: Iterable[str]) -> list[Diagnostic]:

@@ -36,5 +36,3 @@ def private_ok(root: Path) -> bool:
     since reading it could mean reading, and pruning it deleting, files outside the vault."""
     base = root / PRIVATE_DIR
     return not any(p.is_symlink() for p in (base, base / "cache", base / "cache" / "notes", base / "tmp"))
-
-

@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
-from note2anki import state
-from note2anki.build.job import Job, frozen_message, from_totals, remember_removed, write_state
+from note2anki import identity, state
+from note2anki.build.job import Job, from_totals, frozen_message, remember_removed, write_state
 from note2anki.build.lastbuild import LastBuild, Manifest, note_records
 from note2anki.build.notes import Sources
 from note2anki.errors import FrozenStateError
@@ -43,7 +43,7 @@ def update(
     paths = {s.rel for s in part.notes} | set(removed)
     partial = state.read_partial(old_bytes, paths)
     unreadable = [s.rel for s, r in zip(part.notes, results, strict=True) if not r.readable]
-    notes, entries, report = state.assign(
+    notes, entries, report = identity.assign(
         cards,
         partial.entries,
         int(build_time()),
