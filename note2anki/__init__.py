@@ -7,8 +7,7 @@ built = run(Path("vault"), Config(), out=Path("d.apkg"))  # what build did: Buil
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from note2anki._version import __version__
 from note2anki.config import Config, load_config
 from note2anki.errors import (
     BuildBusy,

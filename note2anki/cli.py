@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 
 import click
 
-from note2anki import __version__, listing, summary
 from note2anki import check as check_module
+from note2anki import listing, summary
+from note2anki._version import __version__
 from note2anki.atomic import atomic_write
 from note2anki.build import removed as removed_list
 from note2anki.build.removed import search as removed_search
@@ -157,7 +158,7 @@ def build(
     result = _build(
         ws, out, split=split, frozen=frozen, quiet=quiet, jobs=jobs, cache=not no_cache, verbose=verbose
     )
-    if result.report is not None and report_path is not None:
+    if report_path is not None:
         data = {"cards": result.card_total, **result.report.to_json()}
         try:
             with atomic_write(report_path) as f:
@@ -167,28 +168,10 @@ def build(
     sys.exit(EXIT_PROBLEMS if result.errors else EXIT_OK)
 
 
-def _build(
-    ws: Workspace,
-    out: Path,
-    *,
-    split: str | None,
-    frozen: bool,
-    quiet: bool,
-    jobs: int | None = None,
-    cache: bool = True,
-    verbose: bool = False,
-) -> BuildResult:
+def _build(ws: Workspace, out: Path, quiet: bool, verbose: bool = False, **options: Any) -> BuildResult:
+    """`build`'s work: run the pipeline (`options`: run's frozen, split, jobs, cache) and report."""
     with summary.progress(quiet) as progress:
-        result = run(
-            ws.vault,
-            ws.config,
-            out=out,
-            frozen=frozen,
-            split=split,
-            progress=progress,
-            jobs=jobs,
-            cache=cache,
-        )
+        result = run(ws.vault, ws.config, out, progress=progress, **options)
     summary.report(result, quiet, verbose)
     if not quiet:
         summary.report_removed(result.removed)
@@ -364,7 +347,7 @@ def hook_build() -> None:
         note2anki hook build
     """
     ws = _hook_workspace()
-    result = _build(ws, ws.default_output, split=None, frozen=False, quiet=True)
+    result = _build(ws, ws.default_output, quiet=True)
     lock = ws.vault / STATE_FILE
     if lock.exists() and unstaged(lock):
         shown = Path(os.path.relpath(lock)).as_posix()

@@ -23,7 +23,7 @@ CONFIG_FILE = "note2anki.toml"
 @dataclass(frozen=True)
 class Config:
     # Section headings, compared after dropping emoji, symbols, emphasis markers, case and spaces
-    # (markdown.heading_key). A trailing `*` matches any heading that starts with the name
+    # (cornell.heading_key). A trailing `*` matches any heading that starts with the name
     # (`단서 질문*` covers `단서 질문 및 답변`); without it the heading must be exactly the name.
     cue_headings: tuple[str, ...] = ("단서 질문*", "Cue questions", "Questions")
     summary_headings: tuple[str, ...] = ("핵심 요약*", "Summary")

@@ -140,7 +140,7 @@ def write_apkg(
     notes: Sequence[DeckNote], out: Path, keep: Path | None = None, work_root: Path | None = None
 ) -> None:
     """Write the deck to `out` atomically: a temporary file renamed into place only when complete; with
-    `keep`, also leave the collection there for the next `update_apkg`.
+    `keep`, also leave the collection there for the next build to edit (`update_collection`).
 
     Nothing in the file depends on the clock or the machine: ids and times come from `notes`, zip entries
     have fixed times and order, media are sorted by name.

@@ -1,7 +1,10 @@
-"""The records passed between pipeline stages.
+"""The records passed between pipeline stages, and the records note2anki saves.
 
-discover -> SourceFile, parse -> ParsedNote, extract -> Card, render -> RenderedCard, export -> BuildResult.
-Every record is frozen; problems found in the user's notes travel as Diagnostic values, never as exceptions.
+discover -> Vault of SourceFile, parse -> ParsedNote, extract -> Card, render -> RenderedCard, identity ->
+DeckNote (with the state file's Entry), export -> the deck. `run` returns a Scan (check, list) or a
+BuildResult (build). Every record is frozen; problems found in the user's notes travel as Diagnostic values,
+never as exceptions. A record that is saved (in the cache or the last build's record) has its one JSON
+encoder (`to_json`) and decoder (`from_json`) here, next to its type.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Obsidian's Markdown on top of CommonMark, as mistune plugins: one list, used by both the AST parser and
-the HTML renderer (see `markdown.PLUGINS`).
+the HTML renderer (`PLUGINS`, used by `markdown.ast_parser` and `markdown.html_renderer`).
 
 Token shapes added here (read by extract and render):
 
@@ -12,6 +12,8 @@ Token shapes added here (read by extract and render):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from re import Match
 from typing import Any
 
@@ -122,17 +124,30 @@ class FenceTracker:
 _BLOCK_ID = re.compile(r"(?:^|[ \t]+)\^[A-Za-z0-9-]+[ \t]*$")
 
 
-def strip_hidden(text: str) -> tuple[str, int | None]:
+@dataclass(frozen=True)
+class Hidden:
+    """`strip_hidden`'s result: the text left, and where comments misbehaved (0-based lines)."""
+
+    text: str
+    unclosed: int | None = None  # the line where a comment opens that is never closed
+    #: (where a comment opened, the template heading it would have hidden): it was closed there instead
+    cut: tuple[tuple[int, int], ...] = ()
+
+
+def strip_hidden(text: str, boundary: Callable[[str], bool] | None = None) -> Hidden:
     """What Obsidian never shows, removed before parsing: comments (`%%hidden%%`, on one line or over many;
     a comment can hide whole list items or headings) and block ids (`text ^abc`, a `^abc` line). Fenced code
     and code spans are left alone. A line that held nothing else is dropped; an unclosed `%%` hides the rest
     of the note (as in Obsidian). Diagnostics find their lines in the original text, so dropped lines never
     shift a line number.
 
-    Returns the text and, when the last comment is never closed, the 0-based line where it opens."""
+    `boundary` says which lines are template headings: a comment never runs past one (a stray `%%`, such as a
+    shell note's `${var%%pattern}`, would otherwise hide the next sections and let a card take their text);
+    it is closed before the heading and the heading stays."""
     comments, ids = "%%" in text, "^" in text
     if not (comments or ids):
-        return text, None
+        return Hidden(text)
+    cut: list[tuple[int, int]] = []
     out: list[str] = []
     fences = FenceTracker()
     hidden = False
@@ -142,6 +157,9 @@ def strip_hidden(text: str) -> tuple[str, int | None]:
             out.append(line)
             continue
         kept, touched = line, False
+        if hidden and opened is not None and boundary is not None and boundary(line):
+            cut.append((opened, number))
+            hidden = False
         if comments:
             was_hidden = hidden
             kept, hidden, touched = _uncomment(line, hidden)
@@ -153,7 +171,7 @@ def strip_hidden(text: str) -> tuple[str, int | None]:
             kept = without
         if not (touched and not kept.strip()):
             out.append(kept)
-    return "\n".join(out), opened if hidden else None
+    return Hidden("\n".join(out), opened if hidden else None, tuple(cut))
 
 
 def _uncomment(line: str, hidden: bool) -> tuple[str, bool, bool]:

@@ -222,7 +222,20 @@ def parse(
                     "the frontmatter is not a set of `key: value` lines; rewrite it as such",
                 ),
             ]
-    body, unclosed = strip_hidden(split.body)
+    hidden = strip_hidden(split.body, functools.partial(_is_template_heading, config))
+    body, unclosed = hidden.text, hidden.unclosed
+    for opened, heading in hidden.cut:
+        problems.append(
+            Diagnostic(
+                source.rel,
+                split.body_line + opened,
+                "N2A210",
+                Severity.WARNING,
+                f"a `%%` here opens an Obsidian comment that would hide everything down to the template "
+                f"heading on line {split.body_line + heading} (Obsidian hides it all); note2anki ends the "
+                "comment before that heading. Close it with another `%%`, or write a literal `%%` in `code`",
+            )
+        )
     if unclosed is not None:
         problems.append(
             Diagnostic(
@@ -259,6 +272,17 @@ def parse(
         ignore=_ignored_codes(meta),
     )
     return ParsedNote(source, note_meta, split.body, split.body_line, tuple(blocks)), problems
+
+
+_HEADING_LINE = re.compile(r" {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$")
+
+
+def _is_template_heading(config: Config, line: str) -> bool:
+    """True for a line that is a heading of the Cornell template (cue, summary, main notes, review)."""
+    if "#" not in line[:4]:
+        return False
+    m = _HEADING_LINE.match(line)
+    return m is not None and heading_role(config, m.group(1)) is not None
 
 
 def _value(

@@ -100,6 +100,10 @@ def vault_name(vault: Vault, config: Config) -> str:
     return config.obsidian_vault or vault.name
 
 
+#: the src of an <img> in raw HTML: (everything before it, the quote, the value)
+_RAW_IMG_SRC = re.compile(r"""(<img\b[^>]*?\s)src=(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
+
+
 class _Renderer:
     def __init__(
         self,
@@ -153,8 +157,23 @@ class _Renderer:
             )
         return None
 
+    def _raw_images(self, raw: str) -> str:
+        """`<img src="local.png">` in pasted HTML: a vault image is packaged like any other (its src becomes
+        the deck's name for it); one that is not found loses its src, with the same warning."""
+
+        def local(m: re.Match[str]) -> str:
+            src = html.unescape(m.group(3))
+            if re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*:|//", src) and not src.lower().startswith("file:"):
+                return m.group(0)  # on the web (sanitize drops its load) or another scheme
+            name = self.resolve(unquote(src))
+            return f"{m.group(1)}src={m.group(2)}{html.escape(name)}{m.group(2)}" if name else m.group(1)
+
+        return _RAW_IMG_SRC.sub(local, raw)
+
     def _token(self, tok: Token) -> Token:
         t = md.kind(tok)
+        if t in ("block_html", "inline_html") and "<img" in str(tok.get("raw", "")).lower():
+            return {**tok, "raw": self._raw_images(str(tok["raw"]))}
         if t == "embed":
             target = str(md.attr(tok, "target", ""))
             suffix = PurePosixPath(target.split("#", 1)[0]).suffix.lower()
@@ -213,7 +232,7 @@ class _Renderer:
         return sanitize(html, self.remote_images).strip()
 
     def fields(self) -> tuple[str, ...]:
-        """The note type's fields, in its order (export.py: CUE_MODEL, SUMMARY_MODEL, CLOZE_MODEL)."""
+        """The note type's fields, in its order (notetypes.py: CUE_MODEL, SUMMARY_MODEL, CLOZE_MODEL)."""
         card, note = self.card, self.card.note
         subject, textbook, title, source_link = _note_fields(note.source.rel, note.meta, self.vault)
         if card.kind is CardKind.CUE:

@@ -15,7 +15,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from note2anki.atomic import atomic_write
-from note2anki.build.private import private_dir
 from note2anki.errors import NotSorted, StateError
 from note2anki.model import Entry
 
@@ -242,7 +241,7 @@ def splice_state(partial: Partial, entries: Iterable[Entry]) -> bytes:
     return b"".join(out)
 
 
-def write_state(path: Path, data: bytes, current: bytes | None = None) -> bool:
+def write_state(path: Path, data: bytes, current: bytes | None = None, tmp_dir: Path | None = None) -> bool:
     """Write atomically (temporary file + rename); returns False when the file already holds `data`
     (`current`, when the caller has just read it)."""
     try:
@@ -252,10 +251,6 @@ def write_state(path: Path, data: bytes, current: bytes | None = None) -> bool:
             return False
     except OSError:
         pass
-    try:
-        tmp_dir: Path | None = private_dir(path.parent, "tmp")  # a killed build leaves nothing in sight
-    except OSError:
-        tmp_dir = None
     try:
         with atomic_write(path, tmp_dir=tmp_dir) as f:
             f.write(data)

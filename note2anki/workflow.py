@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from note2anki import __version__
+from note2anki._version import __version__
 from note2anki.config import CONFIG_FILE, load_config
 from note2anki.errors import ConfigError, WorkflowError
 

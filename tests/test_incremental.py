@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from note2anki import Config, run, state
+from note2anki import Config, load_config, run, state
 from note2anki.build import cache as cache_module
 from note2anki.build.private import CACHE_DIR
 from tests.anki_collection import AnkiCollection
@@ -251,3 +251,72 @@ def test_a_state_file_out_of_order_next_to_a_note_is_not_read_in_part() -> None:
     data = b"\n".join([lines[0], lines[1], lines[3], lines[2], *lines[4:]])
     with pytest.raises(state.NotSorted):
         state.read_partial(data, ["c.md"])
+
+
+def test_settings_that_do_not_shape_cards_keep_the_cache(tmp_path: Path) -> None:
+    vault = tmp_path / "samples"
+    shutil.copytree(ROOT / "samples", vault, ignore=shutil.ignore_patterns(".note2anki"))
+    run(vault, Config(), out=tmp_path / "a.apkg")
+    for setting in ('output = "../x.apkg"\n', 'ignore = ["N2A201"]\n', 'exclude = ["nothing/**"]\n'):
+        (vault / "note2anki.toml").write_text(setting, encoding="utf-8")
+        result = run(vault, load_config(vault), out=tmp_path / "b.apkg")
+        assert result.fresh is not None and result.fresh <= {"note2anki.lock"}, setting  # from the cache
+    (vault / "note2anki.toml").write_text("cloze = false\n", encoding="utf-8")
+    result = run(vault, load_config(vault), out=tmp_path / "c.apkg")
+    assert result.fresh is not None and len(result.fresh) > 9  # a setting that shapes cards: all read again
+
+
+# The cache's entry format and its version go together: changing how an entry or the last build's record is
+# written without raising FORMAT would make a new note2anki trust an old file. Update both together.
+ENTRY = ("5e428cf603abe09d", 4)
+
+
+def test_a_change_of_the_cache_format_raises_its_version(tmp_path: Path) -> None:
+    from note2anki.build.cache import FORMAT, encode_entry
+    from note2anki.build.lastbuild import NoteRecord, Totals
+    from note2anki.model import (
+        CardKind,
+        Diagnostic,
+        MediaDep,
+        MediaFile,
+        MultiCard,
+        NoteResult,
+        RenderedCard,
+        Severity,
+    )
+
+    card = RenderedCard(
+        CardKind.CUE, "a.md", 3, "Q?", ("q", "a"), "D", ("t",), "S",
+        (MediaFile(tmp_path / "i.png", "i-0.png"),), "h1", "h2", "ex",
+    )  # fmt: skip
+    problem = Diagnostic("a.md", 3, "N2A201", Severity.WARNING, "m")
+    dep = MediaDep("i.png", "i.png", "1:2:3:4")
+    result = NoteResult((card,), (problem,), True, (dep,))
+    record = NoteRecord("k", "s", True, (dep,), {"cue": 1}, (("D", "cue"),), (("i.png", "i-0.png"),),
+                        (problem,), (MultiCard("D", "a.md", 0, 1, 2),))  # fmt: skip
+    blob = encode_entry("k", result, tmp_path) + json.dumps(record.to_json()).encode()
+    blob += json.dumps(Totals.of({"a.md": record}).to_json()).encode()
+    assert (hashlib.sha256(blob).hexdigest()[:16], FORMAT) == ENTRY
+    assert NoteRecord.from_json(json.loads(json.dumps(record.to_json()))) == record
+    # an entry of another format is never read back: the note is read again
+    vault = tmp_path / "samples"
+    shutil.copytree(ROOT / "samples", vault, ignore=shutil.ignore_patterns(".note2anki"))
+    run(vault, Config(), out=tmp_path / "a.apkg")
+    key, data = next(iter(cache_entries(vault).items()))
+    older = json.loads(data)
+    older["format"] = FORMAT - 1
+    write_cache_entry(vault, key, json.dumps(older).encode())
+    (vault / CACHE_DIR / "build.json").unlink()
+    again = run(vault, Config(), out=tmp_path / "b.apkg")
+    assert again.fresh is not None and len(again.fresh) == 2  # that note, and the lock
+    assert sha(tmp_path / "a.apkg") == sha(tmp_path / "b.apkg")
+
+
+def test_notes_that_cannot_be_read_are_not_counted_as_read(write_vault, tmp_path: Path) -> None:
+    vault = write_vault(
+        {"good.md": "## Cue questions\n\n- Q?\n    - A.\n", "bad.md": "---\nx: [\n---\n## Cue questions\n"}
+    )
+    result = run(vault, Config(), out=tmp_path / "a.apkg")
+    assert result.notes_read == 1 and len(result.errors) == 1
+    assert run(vault, Config(), out=tmp_path / "a.apkg").notes_read == 1  # up to date: from the record
+    assert run(vault, Config()).notes_read == 1

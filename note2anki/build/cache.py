@@ -22,7 +22,7 @@ from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import note2anki
+from note2anki._version import __version__
 from note2anki.build.private import CACHE_DIR, private_dir
 from note2anki.config import Config
 from note2anki.media import MediaIndex
@@ -51,8 +51,8 @@ def stat_mark(st: os.stat_result) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _tool_fingerprint() -> str:
-    h = hashlib.sha256(f"{FORMAT}:{note2anki.__version__}".encode())
-    package = Path(note2anki.__file__).parent
+    h = hashlib.sha256(f"{FORMAT}:{__version__}".encode())
+    package = Path(__file__).resolve().parent.parent
     for path in [*sorted(package.rglob("*.py")), package / "card.css"]:
         h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
     for name in _LIBRARIES:

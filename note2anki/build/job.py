@@ -11,6 +11,7 @@ from note2anki.build import removed as removed_list
 from note2anki.build.cache import NoteCache
 from note2anki.build.lastbuild import Totals
 from note2anki.build.notes import Sources, read_notes
+from note2anki.build.private import private_dir
 from note2anki.config import Config
 from note2anki.errors import StateError
 from note2anki.model import (
@@ -78,7 +79,11 @@ def remember_removed(vault: Vault, report: Report) -> tuple[RemovedCard, ...]:
 def write_state(path: Path, data: bytes, current: bytes, decks: Sequence[Path]) -> bool:
     """The state file, written after the decks; when it cannot be, the message says the decks were."""
     try:
-        return state.write_state(path, data, current)
+        try:
+            tmp_dir: Path | None = private_dir(path.parent, "tmp")  # a killed build leaves nothing in sight
+        except OSError:
+            tmp_dir = None
+        return state.write_state(path, data, current, tmp_dir)
     except StateError as exc:
         written = ", ".join(str(d) for d in decks)
         raise StateError(

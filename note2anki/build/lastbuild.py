@@ -191,7 +191,7 @@ class Manifest:
 class LastBuild:
     """`.note2anki/cache/build.json`: what the last build read (every note's cache key and images) and
     wrote (state file, decks, the collection kept in the cache), with what each note gave. A build whose
-    notes all match has nothing to do; a build where few notes changed redoes only those (pipeline.py)."""
+    notes all match has nothing to do; a build where few notes changed redoes only those (update.py)."""
 
     def __init__(self, vault: Vault, fingerprint: str, options: dict[str, Any]) -> None:
         self.path = vault.root / CACHE_DIR / "build.json"

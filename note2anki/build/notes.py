@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -220,14 +220,20 @@ def read_notes(
         )
         try:
             computed = pool.map(_work, work, chunksize=max(1, min(32, len(work) // (workers * 8))))
-            done = _collect(todo, computed, results, store, sources, vault, progress, done)
+            for _ in _collect(todo, computed, results, sources, store):
+                done += 1
+                if progress is not None:
+                    progress(done, total)
         except BaseException:  # an error, Ctrl-C or SIGTERM: the workers end now, not after their queue
             _stop(pool)
             raise
         pool.shutdown()
     else:
         computed = (_compute(s, vault, config, index, fp, keep) for s in work)
-        done = _collect(todo, computed, results, store, sources, vault, progress, done)
+        for _ in _collect(todo, computed, results, sources, store):
+            done += 1
+            if progress is not None:
+                progress(done, total)
     return [r for r in results if r is not None]
 
 
@@ -246,19 +252,14 @@ def _collect(
     todo: list[int],
     computed: Iterable[tuple[str, str, NoteResult, bytes]],
     results: list[NoteResult | None],
-    store: NoteCache | None,
     sources: Sources,
-    vault: Vault,
-    progress: Callable[[int, int], None] | None,
-    done: int,
-) -> int:
+    store: NoteCache | None,
+) -> Iterator[int]:
+    """Put each computed note in its place (and in the cache); yields after each one (for progress)."""
     for i, (key, mark, result, entry) in zip(todo, computed, strict=True):
         results[i] = result
         sources.keys[i] = key  # of the bytes actually read, should the note have changed meanwhile
         sources.stats[i] = mark
         if store is not None and key:
             store.put(key, entry)
-        done += 1
-        if progress is not None:
-            progress(done, len(results))
-    return done
+        yield i
