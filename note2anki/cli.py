@@ -5,8 +5,6 @@ Results go to stdout; diagnostics, summaries and errors go to stderr.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import signal
 import sys
@@ -19,42 +17,21 @@ import click
 from note2anki import check as check_module
 from note2anki import listing, summary
 from note2anki._version import __version__
-from note2anki.atomic import atomic_write
 from note2anki.build import removed as removed_list
 from note2anki.build.removed import search as removed_search
-from note2anki.config import CONFIG_FILE, Workspace, workspace
+from note2anki.config import CONFIG_FILE, Workspace
 from note2anki.errors import Note2AnkiError, UsageError
 from note2anki.export import check_report
 from note2anki.model import BuildResult, Scan
+from note2anki.options import EXIT_OK, EXIT_PROBLEMS, vault_options, workspace_for, write_report
 from note2anki.pipeline import run
 from note2anki.precommit import notes_in_vault, unstaged
 from note2anki.state import STATE_FILE
 from note2anki.summary import plural
+from note2anki.sync.command import sync_command
 from note2anki.workflow import WORKFLOW_PATH, default_install, layout, workflow
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_OK, EXIT_PROBLEMS = 0, 1  # usage errors exit 2 through click
-
-
-def _vault_options(fn: F) -> F:
-    fn = click.option(
-        "--config",
-        "config_path",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="Settings file (default: note2anki.toml at the vault root, or in the current folder when VAULT "
-        "is omitted).",
-    )(fn)
-    fn = click.argument(
-        "vault", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
-    )(fn)
-    return fn
-
-
-def _workspace(vault: Path | None, config_path: Path | None, **overrides: Any) -> Workspace:
-    ws = workspace(vault, config_path)
-    config = dataclasses.replace(ws.config, **{k: v for k, v in overrides.items() if v is not None})
-    return dataclasses.replace(ws, config=config)
 
 
 class _Commands(click.Group):
@@ -82,7 +59,7 @@ def cli() -> None:
 
 
 @cli.command()
-@_vault_options
+@vault_options
 @click.option(
     "-o",
     "--output",
@@ -149,7 +126,7 @@ def build(
     Example:
         note2anki build samples -o samples.apkg
     """
-    ws = _workspace(vault, config_path, deck=deck)
+    ws = workspace_for(vault, config_path, deck=deck)
     out = output or ws.default_output
     if not out.suffix:  # `-o mydeck`: Anki only imports files named .apkg
         out = out.with_name(out.name + ".apkg")
@@ -159,12 +136,7 @@ def build(
         ws, out, split=split, frozen=frozen, quiet=quiet, jobs=jobs, cache=not no_cache, verbose=verbose
     )
     if report_path is not None:
-        data = {"cards": result.card_total, **result.report.to_json()}
-        try:
-            with atomic_write(report_path) as f:
-                f.write((json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode())
-        except OSError as exc:
-            raise click.ClickException(f"cannot write {report_path} ({exc.strerror or exc})") from exc
+        write_report(report_path, {"cards": result.card_total, **result.report.to_json()})
     sys.exit(EXIT_PROBLEMS if result.errors else EXIT_OK)
 
 
@@ -179,7 +151,7 @@ def _build(ws: Workspace, out: Path, quiet: bool, verbose: bool = False, **optio
 
 
 @cli.command()
-@_vault_options
+@vault_options
 @click.option(
     "--format",
     "fmt",
@@ -200,7 +172,7 @@ def check(vault: Path | None, config_path: Path | None, fmt: str, strict: bool, 
     Example:
         note2anki check ~/Obsidian/Study --format github
     """
-    ws = _workspace(vault, config_path)
+    ws = workspace_for(vault, config_path)
     result = run(ws.vault, ws.config)
     _print_check(result, ws, fmt, quiet)
     sys.exit(check_module.exit_status(result, strict))
@@ -222,7 +194,7 @@ def _print_check(result: Scan, ws: Workspace, fmt: str, quiet: bool) -> None:
 
 
 @cli.command(name="list")
-@_vault_options
+@vault_options
 @click.option(
     "--format",
     "fmt",
@@ -239,7 +211,7 @@ def list_cards(vault: Path | None, config_path: Path | None, fmt: str) -> None:
     Example:
         note2anki list samples --format json
     """
-    ws = _workspace(vault, config_path)
+    ws = workspace_for(vault, config_path)
     result = run(ws.vault, ws.config)
     out = listing.format_json(result.cards) if fmt == "json" else listing.format_table(result.cards)
     click.echo(out, nl=False)
@@ -285,7 +257,7 @@ def init_ci(force: bool, install: str | None, vault: str | None) -> None:
 
 
 @cli.command(name="removed")
-@_vault_options
+@vault_options
 @click.option("--clear", is_flag=True, help="Forget the list (after deleting the cards in Anki).")
 def removed_cards(vault: Path | None, config_path: Path | None, clear: bool) -> None:
     """List the cards removed from the notes of VAULT that may still be in Anki, and print one Anki search
@@ -296,7 +268,7 @@ def removed_cards(vault: Path | None, config_path: Path | None, clear: bool) -> 
     Example:
         note2anki removed samples && note2anki removed samples --clear
     """
-    ws = _workspace(vault, config_path)
+    ws = workspace_for(vault, config_path)
     root = ws.vault.resolve()
     cards = removed_list.load(root)
     if clear:
@@ -331,7 +303,7 @@ def hook_check(files: tuple[str, ...]) -> None:
     Example:
         note2anki hook check notes/lambda.md notes/s3.md
     """
-    ws = _hook_workspace()
+    ws = _hookworkspace_for()
     result = run(ws.vault, ws.config, only=notes_in_vault(files, ws.vault))
     _print_check(result, ws, "text", quiet=True)
     sys.exit(EXIT_PROBLEMS if result.errors else EXIT_OK)
@@ -346,7 +318,7 @@ def hook_build() -> None:
     Example:
         note2anki hook build
     """
-    ws = _hook_workspace()
+    ws = _hookworkspace_for()
     result = _build(ws, ws.default_output, quiet=True)
     lock = ws.vault / STATE_FILE
     if lock.exists() and unstaged(lock):
@@ -356,15 +328,18 @@ def hook_build() -> None:
     sys.exit(EXIT_PROBLEMS if result.errors else EXIT_OK)
 
 
-def _hook_workspace() -> Workspace:
+def _hookworkspace_for() -> Workspace:
     # A repository without note2anki.toml is itself the vault.
-    return _workspace(None if (Path.cwd() / CONFIG_FILE).is_file() else Path.cwd(), None)
+    return workspace_for(None if (Path.cwd() / CONFIG_FILE).is_file() else Path.cwd(), None)
 
 
 def _terminate(signum: int, _frame: object) -> None:
     """SIGTERM (a CI runner's cancel, `kill`) unwinds like Ctrl-C: temporary files are removed and worker
     processes stopped on the way out; nothing half-written is left."""
     raise SystemExit(128 + signum)
+
+
+cli.add_command(sync_command)
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import genanki
 
 from note2anki.cornell import heading_key
 from note2anki.errors import StateError
-from note2anki.model import CardKind, DeckNote, Entry, RenderedCard, Report
+from note2anki.model import CardKind, DeckNote, Entry, RemovedCard, RenderedCard, Report
 
 #: a reworded card must be at least this similar (mean of question and answer similarity) to the vanished
 #: card to keep its identity; an unchanged answer is always enough
@@ -119,6 +119,7 @@ def assign(
     *,
     taken_guids: Iterable[str] = (),
     taken_nids: Iterable[int] = (),
+    revivable: Iterable[RemovedCard] = (),
 ) -> tuple[list[DeckNote], list[Entry], Report]:
     """Give every card its identity and mod time; return the deck notes, the new state and what changed.
 
@@ -126,6 +127,9 @@ def assign(
     rather than reported as removed. An incremental build passes only the cards of changed notes and the
     entries of changed and removed notes, plus the GUIDs of the unchanged notes' cards and every note id
     of the state file (`taken_*`): the result for those notes is then the same as for the whole vault.
+    `revivable` are cards removed from the notes earlier (build/removed.py): a card whose question comes
+    back in the same note takes its old identity again, so Anki's suspended card returns instead of a
+    new one appearing beside it.
     """
     keep = set(keep_paths)
     carried = [e for e in old if e.path in keep]
@@ -164,6 +168,25 @@ def assign(
             used.add(e.nid)
     guids_in_use = {e.guid for e in matched if e is not None} | {e.guid for e in carried} | set(taken_guids)
     nids_in_use = {e.nid for e in old} | {e.nid for e in carried} | set(taken_nids)
+    # 3. questions that come back: the identity they had before they were removed
+    back: dict[tuple[str, str, str], list[RemovedCard]] = defaultdict(list)
+    for r in sorted(revivable):
+        if r.guid not in guids_in_use and r.nid not in nids_in_use:
+            back[
+                (
+                    r.path,
+                    r.kind,
+                    "" if r.kind == CardKind.SUMMARY.value else heading_key(r.question) or r.question,
+                )
+            ].append(r)
+    revived: dict[int, RemovedCard] = {}
+    for i, card in enumerate(cards):
+        candidates = back.get((card.source, card.kind.value, keys[i])) if matched[i] is None else None
+        if candidates:
+            r = candidates.pop(0)
+            revived[i] = r
+            guids_in_use.add(r.guid)
+            nids_in_use.add(r.nid)
 
     notes: list[DeckNote] = []
     entries: list[Entry] = list(carried)
@@ -173,7 +196,9 @@ def assign(
     for i, card in enumerate(cards):
         h = card.content_hash
         prev = matched[i]
-        if prev is None:
+        if prev is None and i in revived:
+            guid, nid, changed_at = revived[i].guid, revived[i].nid, now
+        elif prev is None:
             slot = (card.kind.value, card.source, keys[i])
             guid = card_guid(card, ordinals[slot], keys[i])
             while guid in guids_in_use:

@@ -282,12 +282,23 @@ class RemovedCard:
     guid: str
     path: str  # the note it came from
     question: str
+    kind: str = CardKind.CUE.value
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "nid": self.nid,
+            "guid": self.guid,
+            "path": self.path,
+            "question": self.question,
+            "kind": self.kind,
+        }
 
     @classmethod
     def from_json(cls, data: object) -> RemovedCard:
         if not isinstance(data, dict):
             raise ValueError("not an object")
-        return cls(int(data["nid"]), str(data["guid"]), str(data["path"]), str(data["question"]))
+        kind = str(data.get("kind", CardKind.CUE.value))
+        return cls(int(data["nid"]), str(data["guid"]), str(data["path"]), str(data["question"]), kind)
 
 
 @dataclass(frozen=True, order=True, slots=True)  # slots: a big vault has a hundred thousand of them

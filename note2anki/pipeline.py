@@ -62,6 +62,7 @@ def run(
     progress: Progress | None = None,
     jobs: int | None = None,
     cache: bool = True,
+    record: bool = True,
 ) -> BuildResult: ...
 
 
@@ -76,6 +77,7 @@ def run(
     progress: Progress | None = None,
     jobs: int | None = None,
     cache: bool = True,
+    record: bool = True,
 ) -> Scan | BuildResult:
     """Without `out`: read the vault at `root` and return what it holds (a `Scan`; nothing is written).
     With `out`: also give cards their identity from the vault's state file, write the deck to `out` (one per
@@ -86,6 +88,7 @@ def run(
     Notes unchanged since the last build come from `.note2anki/cache` (written by builds only; `cache=False`
     ignores it); the others are read by `jobs` processes (default: one per CPU, for big vaults). When few
     notes changed since the last build, only their cards are redone; the result is the same either way.
+    `record=False` writes the deck and nothing else (the state file, cache and last build stay as they were).
     """
     vault = discover(root, config)
     if only is not None:
@@ -109,8 +112,8 @@ def run(
         return dataclasses.replace(scan, diagnostics=_finding(config, kept, scan.diagnostics))
     check_output(out, vault.root)  # before anything is written, the build lock included
     with build_lock(vault.root):
-        store = NoteCache(vault, config, writable=True) if cache else None
-        job = Job(vault, config, out, frozen, split, progress, jobs, store, _work_root(vault.root))
+        store = NoteCache(vault, config, writable=record) if cache else None
+        job = Job(vault, config, out, frozen, split, progress, jobs, store, _work_root(vault.root), record)
         result = _build(job)
     fresh = None if result.fresh is None else result.fresh | {d.path for d in problems}
     return dataclasses.replace(
@@ -148,7 +151,9 @@ def _scan(vault: Vault, config: Config, cache: bool, progress: Progress | None, 
 def _build(job: Job) -> BuildResult:
     """The deck of `job`: up to date, incremental or whole (see the module's docstring)."""
     options = {"out": str(job.out.resolve()), "split": job.split}
-    last = LastBuild(job.vault, job.store.fingerprint, options) if job.store is not None else None
+    last = (
+        LastBuild(job.vault, job.store.fingerprint, options) if job.store is not None and job.record else None
+    )
     old_bytes = state.read_bytes(job.state_path)
     manifest = last.load(old_bytes) if last is not None else None
     sources = read_sources(job.vault, job.config, job.store, manifest.key_and_stat if manifest else None)
@@ -179,7 +184,7 @@ def _whole(job: Job, sources: Sources, last: LastBuild | None) -> BuildResult:
     """Every note (from the cache when unchanged), identity for every card, every deck written."""
     vault = job.vault
     results = job.read(vault, sources)
-    if job.store is not None:
+    if job.store is not None and job.record:
         job.store.prune()
     cards = [c for r in results for c in r.cards]
     unreadable = [s.rel for s, r in zip(vault.notes, results, strict=True) if not r.readable]
@@ -190,7 +195,9 @@ def _whole(job: Job, sources: Sources, last: LastBuild | None) -> BuildResult:
     as_written = bytes_sha(old_bytes) if old_bytes else ""
     del old_bytes
     identity.check_belongs(old, cards, job.state_path)
-    notes, entries, report = identity.assign(cards, old, int(build_time()), keep_paths=unreadable)
+    notes, entries, report = identity.assign(
+        cards, old, int(build_time()), keep_paths=unreadable, revivable=removed_list.load(vault.root)
+    )
     del old
     data = state.format_state(entries)
     del entries
@@ -209,7 +216,10 @@ def _whole(job: Job, sources: Sources, last: LastBuild | None) -> BuildResult:
         write_apkg(group, path, keep=keep, work_root=job.work)
         outputs.append(path)
     # the file on disk is given as `data` when it holds exactly that, so that it is neither read nor written
-    changed_state = write_state(job.state_path, data, data if as_written == digest else b"", outputs)
+    current = data if as_written == digest else b""
+    changed_state = (
+        write_state(job.state_path, data, current, outputs) if job.record else digest != old_digest
+    )
     records = note_records(vault, sources, results, notes, range(len(vault.notes)))
     totals = Totals.of(records)
     if last is not None:
@@ -220,7 +230,7 @@ def _whole(job: Job, sources: Sources, last: LastBuild | None) -> BuildResult:
         report=report,
         state_changed=changed_state,
         redone=tuple(cards),
-        removed=remember_removed(vault, report),
+        removed=remember_removed(vault, report) if job.record else (),
         diagnostics=(*(_repaired(fix) for fix in fixes), *result.diagnostics),
         fresh=frozenset(
             {state.STATE_FILE, *(s.rel for s, r in zip(vault.notes, results, strict=True) if not r.cached)}

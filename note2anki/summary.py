@@ -12,6 +12,8 @@ import click
 from note2anki.build.removed import search as removed_search
 from note2anki.model import BuildResult, CardKind, RemovedCard
 from note2anki.state import STATE_FILE
+from note2anki.sync import SyncResult
+from note2anki.sync.local import RemovedCards
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
@@ -100,3 +102,23 @@ def progress(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+
+
+def report_sync(done: SyncResult, removed: RemovedCards, dry_run: bool) -> None:
+    """The sync's line, shaped like the build's: what it did to the collection, and where the backup is."""
+    p = done.plan
+    fate = {"suspend": "suspended", "delete": "deleted", "keep": "kept"}[removed.value]
+    what = (
+        f"{len(p.added)} added, {len(p.updated)} updated, {p.unchanged} unchanged, "
+        f"{len(p.removed)} removed ({fate}), {len(p.restored)} restored, {len(p.moved)} moved, "
+        f"{plural(len(p.media), 'media file')} new"
+    )
+    if dry_run:
+        tail = " (dry run: nothing was written)"
+    elif not done.written:
+        tail = " (already up to date: the collection was not changed)"
+    else:
+        tail = f" (backup: {done.backup})" if done.backup else ""
+    click.echo(
+        f"note2anki: sync{' would do' if dry_run else ''}: {what} -> {done.collection}{tail}", err=True
+    )

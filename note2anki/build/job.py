@@ -41,6 +41,8 @@ class Job:
     jobs: int | None
     store: NoteCache | None
     work: Path | None  # where deck temporary files go (`.note2anki/tmp`), None: the system's
+    #: False: write the deck only, record nothing (no state file, cache or last build): `sync --dry-run`
+    record: bool = True
 
     @property
     def state_path(self) -> Path:
@@ -69,7 +71,7 @@ def from_totals(vault: Vault, totals: Totals, outputs: Iterable[Path]) -> BuildR
 def remember_removed(vault: Vault, report: Report) -> tuple[RemovedCard, ...]:
     """The vault's list of removed cards after this build (removed.py)."""
     known = removed_list.load(vault.root)
-    gone = [RemovedCard(e.nid, e.guid, e.path, e.question) for e in report.removed]
+    gone = [RemovedCard(e.nid, e.guid, e.path, e.question, e.kind) for e in report.removed]
     pending = removed_list.update(known, gone, (e.guid for e in report.added))
     if pending != known:
         removed_list.save(vault.root, pending)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable
-from dataclasses import asdict
 from pathlib import Path
 
 from note2anki.atomic import atomic_write
@@ -52,7 +51,7 @@ def save(root: Path, cards: Iterable[RemovedCard]) -> None:
                 path.unlink()
             return
         private_dir(root, ".")
-        data = {"format": FORMAT, "cards": [asdict(c) for c in items]}
+        data = {"format": FORMAT, "cards": [c.to_json() for c in items]}
         with atomic_write(path, durable=False) as f:
             f.write((json.dumps(data, ensure_ascii=False, indent=1) + "\n").encode())
 

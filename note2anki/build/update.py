@@ -11,6 +11,7 @@ import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
 from note2anki import identity, state
+from note2anki.build import removed as removed_list
 from note2anki.build.job import Job, from_totals, frozen_message, remember_removed, write_state
 from note2anki.build.lastbuild import LastBuild, Manifest, note_records
 from note2anki.build.notes import Sources
@@ -50,6 +51,7 @@ def update(
         keep_paths=unreadable,
         taken_guids=partial.guids,
         taken_nids=partial.nids,
+        revivable=removed_list.load(vault.root),
     )
     data = state.splice_state(partial, entries)
     if job.frozen and data != old_bytes:

@@ -1,0 +1,82 @@
+"""`note2anki sync`: the vault's cards put straight into Anki, without a manual import.
+
+- `local`: into a collection file on this machine (`--collection PATH`, `--profile NAME`), with Anki closed;
+- `profiles`: where Anki keeps a profile's collection;
+- `deck`: what a built deck holds, read back for the comparison.
+
+The official `anki` package is an optional extra (`pip install 'note2anki[sync]'`); it is imported only here,
+only when a sync runs, so `build` stays light.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from note2anki.config import Workspace
+from note2anki.model import BuildResult
+from note2anki.pipeline import Progress, run
+from note2anki.sync.deck import read_deck
+from note2anki.sync.local import (
+    Plan,
+    RemovedCards,
+    apply,
+    changes_anything,
+    guard,
+    need_anki,
+    open_collection,
+    plan,
+)
+from note2anki.sync.profiles import backup_folder
+
+
+@dataclass(frozen=True)
+class Target:
+    """The collection to sync into."""
+
+    path: Path
+    profile: bool = False  # found through --profile: backups go to the profile's backups folder
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    build: BuildResult
+    plan: Plan
+    collection: Path
+    written: bool  # False: nothing to do (or --dry-run); the collection was not changed
+    backup: Path | None = None
+
+
+def vault_key(ws: Workspace) -> str:
+    """The name the collection knows this vault's cards by (two vaults in one collection need two names)."""
+    return ws.config.obsidian_vault or ws.vault.resolve().name
+
+
+def sync_local(
+    ws: Workspace,
+    target: Target,
+    removed: RemovedCards = RemovedCards.SUSPEND,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> SyncResult:
+    """Build the vault's deck, then put it into the collection at `target` (see local.py). With `dry_run`,
+    nothing is written: not the collection, not the state file."""
+    need_anki()
+    with tempfile.TemporaryDirectory(prefix="note2anki-sync-") as tmp:
+        apkg = Path(tmp) / "deck.apkg"
+        built = run(ws.vault, ws.config, apkg, progress=progress, record=not dry_run)
+        deck = read_deck(apkg)
+        with open_collection(target.path) as col:
+            p = plan(col, deck, vault_key(ws), removed)
+            guard(p, removed, force)
+            if dry_run or not changes_anything(p, removed):
+                return SyncResult(built, p, target.path, written=False)
+            folder = backup_folder(target.path, target.profile)
+            folder.mkdir(parents=True, exist_ok=True)
+            col.create_backup(backup_folder=str(folder), force=True, wait_for_completion=True)
+            backup = max(folder.glob("backup-*.colpkg"), key=lambda f: f.stat().st_mtime, default=None)
+            apply(col, apkg, deck, p, vault_key(ws), removed)
+    return SyncResult(built, p, target.path, written=True, backup=backup)
