@@ -233,7 +233,14 @@ def list_cards(vault: Path | None, config_path: Path | None, fmt: str) -> None:
     help="The vault folder, relative to the repository root (default: what note2anki.toml at the root says, "
     "else the root).",
 )
-def init_ci(force: bool, install: str | None, vault: str | None) -> None:
+@click.option(
+    "--sync",
+    "with_sync",
+    is_flag=True,
+    help="Also sync the deck to Anki through AnkiWeb (or the server the variable ANKI_ENDPOINT names) on "
+    "every push to the default branch, with the secrets ANKI_USERNAME and ANKI_PASSWORD.",
+)
+def init_ci(force: bool, install: str | None, vault: str | None, with_sync: bool) -> None:
     """Write a GitHub Actions workflow (.github/workflows/anki.yml) into the repository in the current
     folder: it keeps note2anki's cache between runs, checks the notes (annotations on the changed lines),
     builds the deck with --frozen using the same note2anki.toml, vault and lock file as your own builds,
@@ -246,7 +253,7 @@ def init_ci(force: bool, install: str | None, vault: str | None) -> None:
     target = Path.cwd() / WORKFLOW_PATH
     if target.exists() and not force:
         raise click.ClickException(f"{WORKFLOW_PATH} already exists; pass --force to overwrite it")
-    text = workflow(install, layout(Path.cwd(), vault))
+    text = workflow(install, layout(Path.cwd(), vault), sync=with_sync)
     if install is None:
         _, note = default_install()
         if note:

@@ -61,7 +61,7 @@ jobs:
         run: note2anki check {vault}--format github
       - name: Build deck
         run: note2anki build {vault}--frozen -o {deck}
-      - name: Upload deck
+{sync}      - name: Upload deck
         uses: actions/upload-artifact@v4
         with:
           name: anki-deck
@@ -133,15 +133,34 @@ def default_install() -> tuple[str, str]:
     )
 
 
-def workflow(install: str | None = None, where: Layout | None = None) -> str:
-    """The workflow text; `install` is the pip requirement (default: `default_install()`)."""
+_SYNC = """\
+      # `--sync`: pushes to the default branch reach Anki through AnkiWeb (or the server the repository
+      # variable ANKI_ENDPOINT names), with the secrets ANKI_USERNAME and ANKI_PASSWORD; never pull requests.
+      - name: Install Anki's sync client
+        if: github.event_name == 'push' && github.ref_name == github.event.repository.default_branch
+        run: python -m pip install "anki>=25.2"
+      - name: Sync to Anki
+        if: github.event_name == 'push' && github.ref_name == github.event.repository.default_branch
+        env:
+          ANKI_USERNAME: ${{{{ secrets.ANKI_USERNAME }}}}
+          ANKI_PASSWORD: ${{{{ secrets.ANKI_PASSWORD }}}}
+          ANKI_ENDPOINT: ${{{{ vars.ANKI_ENDPOINT }}}}
+        run: note2anki sync {vault}--server
+"""
+
+
+def workflow(install: str | None = None, where: Layout | None = None, sync: bool = False) -> str:
+    """The workflow text; `install` is the pip requirement (default: `default_install()`); `sync` adds the
+    steps that sync the deck through AnkiWeb or a sync server."""
     where = where or Layout(".", ".")
     spec = install or default_install()[0]
     if "'" in spec or "\n" in spec:
         raise WorkflowError(f"--install {spec!r}: a pip requirement cannot contain quotes or line breaks")
+    vault = f"{where.argument} " if where.argument else ""
     return _TEMPLATE.format(
         default=spec,
-        vault=f"{where.argument} " if where.argument else "",
+        sync=_SYNC.format(vault=vault) if sync else "",
+        vault=vault,
         private=posixpath.join(where.vault, ".note2anki") if where.vault != "." else ".note2anki",
         deck=DECK,
         deck_path=DECK_PATH,

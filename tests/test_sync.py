@@ -320,7 +320,7 @@ def test_profiles_and_usage_errors(vault: Path, tmp_path: Path, monkeypatch: pyt
     neither = CliRunner().invoke(cli, ["sync", str(vault)])
     assert (
         neither.exit_code == 2
-        and "name the collection to sync into: --collection PATH or --profile NAME" in neither.stderr
+        and "name one place to sync to: --collection PATH or --profile NAME" in neither.stderr
     )
     nofile = CliRunner().invoke(cli, ["sync", str(vault), "--collection", str(tmp_path / "none.anki2")])
     assert nofile.exit_code == 2 and "no such file (give an existing collection.anki2)" in nofile.stderr

@@ -29,6 +29,7 @@ from note2anki.sync.local import (
     plan,
 )
 from note2anki.sync.profiles import backup_folder
+from note2anki.sync.server import Client, Server, SyncFailed, open_working_copy, work_dir
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Target:
 class SyncResult:
     build: BuildResult
     plan: Plan
-    collection: Path
+    collection: str  # the file, or the server
     written: bool  # False: nothing to do (or --dry-run); the collection was not changed
     backup: Path | None = None
 
@@ -73,10 +74,64 @@ def sync_local(
             p = plan(col, deck, vault_key(ws), removed)
             guard(p, removed, force)
             if dry_run or not changes_anything(p, removed):
-                return SyncResult(built, p, target.path, written=False)
+                return SyncResult(built, p, str(target.path), written=False)
             folder = backup_folder(target.path, target.profile)
             folder.mkdir(parents=True, exist_ok=True)
             col.create_backup(backup_folder=str(folder), force=True, wait_for_completion=True)
             backup = max(folder.glob("backup-*.colpkg"), key=lambda f: f.stat().st_mtime, default=None)
             apply(col, apkg, deck, p, vault_key(ws), removed)
-    return SyncResult(built, p, target.path, written=True, backup=backup)
+    return SyncResult(built, p, str(target.path), written=True, backup=backup)
+
+
+def sync_server(
+    ws: Workspace,
+    server: Server,
+    removed: RemovedCards = RemovedCards.SUSPEND,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> SyncResult:
+    """Build the vault's deck, then sync it through AnkiWeb or a self-hosted server (see server.py)."""
+    need_anki()
+    from anki.sync_pb2 import SyncCollectionResponse as Required
+
+    full = (Required.FULL_SYNC, Required.FULL_DOWNLOAD)
+    folder = work_dir(ws.vault.resolve())
+    with tempfile.TemporaryDirectory(prefix="note2anki-sync-") as tmp:
+        apkg = Path(tmp) / "deck.apkg"
+        built = run(ws.vault, ws.config, apkg, progress=progress, record=not dry_run)
+        deck = read_deck(apkg)
+        col, _ = open_working_copy(folder)
+        try:
+            client = Client(col, folder, server)
+            client.login()
+            if client.sync() in full:  # a first run, a lost working copy, or the server says so
+                client.download()
+            p = plan(col, deck, vault_key(ws), removed)
+            guard(p, removed, force)
+            if dry_run:
+                return SyncResult(built, p, server.shown, written=False)
+            written = changes_anything(p, removed)
+            if written:
+                apply(col, apkg, deck, p, vault_key(ws), removed)
+            required = client.sync(media=True)
+            if required in full:  # never a full upload over the server's collection: download, apply again
+                client.download()
+                p = plan(col, deck, vault_key(ws), removed)
+                guard(p, removed, force)
+                if changes_anything(p, removed):
+                    apply(col, apkg, deck, p, vault_key(ws), removed)
+                if client.sync(media=True) in full:
+                    raise SyncFailed(
+                        f"{server.shown} asks for a full sync in both directions; note2anki never replaces "
+                        "the server's collection. Sync Anki on one of your devices (choosing the side to "
+                        "keep), then run note2anki again"
+                    )
+            elif required == Required.FULL_UPLOAD:  # the server holds no cards at all: nothing to lose
+                client.upload_to_empty_server()
+                client.sync(media=True)
+            client.wait_for_media()
+        finally:
+            col.close()
+    return SyncResult(built, p, server.shown, written=written)

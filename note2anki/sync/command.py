@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +23,18 @@ from note2anki.sync.profiles import profile_collection
     "collection_path",
     type=click.Path(dir_okay=False, path_type=Path),
     help="The Anki collection file to sync into (collection.anki2).",
+)
+@click.option(
+    "--server",
+    "ankiweb",
+    is_flag=True,
+    help="Sync through AnkiWeb, or the server ANKI_ENDPOINT names (user name and password from "
+    "ANKI_USERNAME, ANKI_PASSWORD).",
+)
+@click.option(
+    "--endpoint",
+    metavar="URL",
+    help="Sync through this self-hosted Anki sync server instead (python -m anki.syncserver).",
 )
 @click.option(
     "--profile", help="Sync into this Anki profile's collection (Anki's data folder, or ANKI_BASE)."
@@ -50,6 +63,8 @@ def sync_command(
     vault: Path | None,
     config_path: Path | None,
     collection_path: Path | None,
+    ankiweb: bool,
+    endpoint: str | None,
     profile: str | None,
     removed_mode: str,
     force: bool,
@@ -65,23 +80,32 @@ def sync_command(
     Example:
         note2anki sync ~/Obsidian/Study --profile "User 1" --dry-run
     """
-    from note2anki.sync import Target, sync_local
+    from note2anki.sync import Target, sync_local, sync_server
+    from note2anki.sync.server import Server
 
-    if (collection_path is None) == (profile is None):
-        raise click.UsageError("name the collection to sync into: --collection PATH or --profile NAME")
+    chosen = [collection_path is not None, profile is not None, ankiweb, endpoint is not None]
+    if sum(chosen) != 1:
+        raise click.UsageError(
+            "name one place to sync to: --collection PATH or --profile NAME (a collection file, Anki "
+            "closed), or --server (AnkiWeb) or --endpoint URL (a self-hosted sync server)"
+        )
     need_anki()
+    if ankiweb and endpoint is None:  # --server: AnkiWeb, or the self-hosted server ANKI_ENDPOINT names
+        endpoint = os.environ.get("ANKI_ENDPOINT", "").strip() or None
     ws = workspace_for(vault, config_path)
     if report_path is not None:
         check_report(report_path, ws.vault)
-    target = (
-        Target(profile_collection(profile), profile=True)
-        if profile is not None
-        else Target(collection_path or Path())
-    )
     with summary.progress(quiet) as progress:
-        done = sync_local(
-            ws, target, RemovedCards(removed_mode), force=force, dry_run=dry_run, progress=progress
-        )
+        mode = RemovedCards(removed_mode)
+        if ankiweb or endpoint:
+            done = sync_server(ws, Server(endpoint), mode, force=force, dry_run=dry_run, progress=progress)
+        else:
+            target = (
+                Target(profile_collection(profile), profile=True)
+                if profile is not None
+                else Target(collection_path or Path())
+            )
+            done = sync_local(ws, target, mode, force=force, dry_run=dry_run, progress=progress)
     summary.report(dataclasses.replace(done.build, outputs=()), quiet)  # the deck was a temporary file
     if not quiet:
         summary.report_sync(done, RemovedCards(removed_mode), dry_run)
