@@ -253,14 +253,17 @@ class MediaDep:
     target: str
     rel: str
     stamp: str
+    #: the file's content-addressed name in the deck: when the stamp differs (a fresh checkout gives every
+    #: file a new time) but the content is the same, the entry is still good
+    name: str = ""
 
     def to_json(self) -> list[str]:
-        return [self.target, self.rel, self.stamp]
+        return [self.target, self.rel, self.stamp, self.name]
 
     @classmethod
     def from_json(cls, data: Any) -> MediaDep:
-        target, rel, stamp = data
-        return cls(str(target), str(rel), str(stamp))
+        target, rel, stamp, name = data
+        return cls(str(target), str(rel), str(stamp), str(name))
 
 
 @dataclass(frozen=True)

@@ -320,3 +320,32 @@ def test_progress_bar_only_on_a_terminal_for_big_vaults(
             if progress is not None:
                 progress(done, notes)
     assert ("note2anki" in fake.text) is drawn
+
+
+@pytest.mark.skipif(not HAS_GIT, reason="needs git")
+def test_a_fresh_clone_with_a_restored_cache_builds_warm_with_the_same_bytes(tmp_path: Path) -> None:
+    """What the workflow's actions/cache step gives a CI run: a new checkout (every file's time is new) with
+    `.note2anki/` restored from the last run. Every note comes from the cache; the deck has the same bytes."""
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "samples", repo, ignore=shutil.ignore_patterns(".note2anki"))
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    assert git(repo, "commit", "-qm", "notes").returncode == 0
+    runs = []
+    for n, restored in enumerate((None, "first")):
+        clone = tmp_path / "ci" / "repo"  # each run checks out afresh, at the same path (as on a runner)
+        shutil.rmtree(clone, ignore_errors=True)
+        assert git(tmp_path, "clone", "-q", str(repo), str(clone)).returncode == 0
+        if restored:
+            shutil.copytree(tmp_path / "cache", clone / ".note2anki")
+        env = {**os.environ, "SOURCE_DATE_EPOCH": "1767000000"}
+        done = subprocess.run(
+            [sys.executable, "-m", "note2anki", "build", ".", "--frozen", "-o", str(tmp_path / f"{n}.apkg")],
+            cwd=clone, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        runs.append(done.stderr)
+        shutil.copytree(clone / ".note2anki", tmp_path / "cache", dirs_exist_ok=True)  # saved by the step
+    assert (tmp_path / "0.apkg").read_bytes() == (tmp_path / "1.apkg").read_bytes()
+    # the warm run read no note again: their warnings are the unchanged notes' one-line summary
+    assert "warning N2A" not in runs[1] and "4 warnings in 4 unchanged notes not shown again" in runs[1]

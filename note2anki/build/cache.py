@@ -30,7 +30,7 @@ from note2anki.model import Diagnostic, MediaDep, NoteResult, RenderedCard, Vaul
 
 #: the format of cache entries and of the last build's record; raise it whenever either changes (readers
 #: of another format ignore the file)
-FORMAT = 4
+FORMAT = 5
 _LIBRARIES = ("mistune", "nh3", "pygments", "pyyaml", "python-frontmatter", "genanki")
 
 
@@ -247,9 +247,13 @@ def _result(data: dict[str, Any], root: Path) -> NoteResult:
 
 
 def fresh(deps: Iterable[MediaDep], note_rel: str, vault: Vault, index: MediaIndex) -> bool:
-    """Every image lookup still finds the same file, unchanged."""
+    """Every image lookup still finds the same file, unchanged (by its stamp, else by its content)."""
     for dep in deps:
         rel = index.find(dep.target, note_rel) or ""
-        if rel != dep.rel or (rel and stamp(vault.file(rel)) != dep.stamp):
+        if rel != dep.rel:
             return False
+        if rel and stamp(vault.file(rel)) != dep.stamp:
+            found = index.media(rel) if dep.name else None
+            if found is None or found.name != dep.name:
+                return False
     return True

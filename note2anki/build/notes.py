@@ -117,13 +117,16 @@ def _process_note(
         rendered, problems = render(card, vault, config, index, lookups)
         diagnostics.extend(problems)
         cards.append(rendered)
-    deps = tuple(
-        MediaDep(target, rel, stamp(vault.file(rel)) if rel else "") for target, rel in dict.fromkeys(lookups)
-    )
+    deps = tuple(_dep(target, rel, vault, index) for target, rel in dict.fromkeys(lookups))
     # the note's own `note2anki-ignore` (the settings' `ignore` applies to the whole run, in pipeline.run)
     return NoteResult(
         tuple(cards), tuple(unignored(diagnostics, note.meta.ignore)), readable=True, media=deps
     )
+
+
+def _dep(target: str, rel: str, vault: Vault, index: MediaIndex) -> MediaDep:
+    found = index.media(rel) if rel else None
+    return MediaDep(target, rel, stamp(vault.file(rel)) if rel else "", found.name if found else "")
 
 
 def unignored(diagnostics: Iterable[Diagnostic], codes: Iterable[str]) -> list[Diagnostic]:
