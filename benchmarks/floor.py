@@ -61,15 +61,9 @@ def best_of(runs: int, fn: object) -> float:
     return min(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--notes", type=int, default=1000)
-    parser.add_argument("--runs", type=int, default=3, help="timings taken; the best is kept")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="n2a-floor-") as tmp:
-        vault = Path(tmp) / "vault"
-        generate(vault, args.notes)
-        chunks = chunks_of(vault)
+def mistune_seconds(chunks: list[str], runs: int) -> tuple[float, float, float]:
+    """Best-of-`runs` seconds: mistune with no plugins, with note2anki's plugins, and its plain HTML
+    renderer on the tokens (the floor is the first plus the last)."""
     plain = mistune.create_markdown(renderer=None)  # no plugins at all: the least mistune can do
     ours = markdown.ast_parser()
     tokens = [plain(c) for c in chunks]  # rendered by the plain renderer: again the least there is
@@ -79,9 +73,23 @@ def main() -> None:
         for t in tokens:
             html.render_tokens(t, BlockState())  # type: ignore[arg-type]
 
-    t_plain = best_of(args.runs, lambda: [plain(c) for c in chunks])
-    t_ours = best_of(args.runs, lambda: [ours(c) for c in chunks])
-    t_render = best_of(args.runs, render)
+    return (
+        best_of(runs, lambda: [plain(c) for c in chunks]),
+        best_of(runs, lambda: [ours(c) for c in chunks]),
+        best_of(runs, render),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--notes", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=3, help="timings taken; the best is kept")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="n2a-floor-") as tmp:
+        vault = Path(tmp) / "vault"
+        generate(vault, args.notes)
+        chunks = chunks_of(vault)
+    t_plain, t_ours, t_render = mistune_seconds(chunks, args.runs)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     per_note = (t_plain + t_render) / args.notes
     size = sum(len(c.encode()) for c in chunks)

@@ -27,7 +27,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import peer  # noqa: E402
+from floor import chunks_of, mistune_seconds  # noqa: E402
 from generate import generate  # noqa: E402
+
+
+def floor_cpu(vault: Path) -> float:
+    """benchmarks/floor.py's lower bound, on this vault: mistune alone parsing and rendering what a build
+    gives it (best of three, one process)."""
+    return sum(mistune_seconds(chunks_of(vault), runs=3))
 
 
 @dataclass
@@ -37,11 +45,12 @@ class Run:
     cards: int
     max_rss_mb: float  # largest single process (kernel rusage)
     sum_rss_mb: float  # largest sampled sum over the process tree
+    cpu: float = 0.0  # user + system seconds of the process and its workers
 
     def row(self, notes: int) -> str:
         rate = self.cards / self.seconds if self.seconds else 0.0
         return (
-            f"| {notes:>6,} | {self.label:<22} | {self.seconds:7.2f} s | {rate:9,.0f} | "
+            f"| {notes:>6,} | {self.label:<22} | {self.seconds:7.2f} s | {self.cpu:7.2f} s | {rate:9,.0f} | "
             f"{self.max_rss_mb:7.0f} MB | {self.sum_rss_mb:7.0f} MB |"
         )
 
@@ -90,9 +99,10 @@ def build(vault: Path, out: Path, label: str, jobs: int | None, env: dict[str, s
     stderr = log.read_text(encoding="utf-8")
     if os.waitstatus_to_exitcode(status) not in (0, 1):
         raise SystemExit(f"build failed ({label}):\n{stderr}")
-    m = re.search(r"(\d+) cue cards, (\d+) summary cards, (\d+) cloze notes", stderr)
-    cards = sum(int(n) for n in m.groups()) if m else 0
-    return Run(label, seconds, cards, usage.ru_maxrss / 1024, peak / 1024)
+    m = re.search(r"([\d,]+) cue cards?, ([\d,]+) summary cards?, ([\d,]+) cloze notes?", stderr)
+    cards = sum(int(n.replace(",", "")) for n in m.groups()) if m else 0
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(label, seconds, cards, usage.ru_maxrss / 1024, peak / 1024, cpu)
 
 
 def digest(path: Path) -> str:
@@ -145,13 +155,16 @@ def main() -> None:
     parser.add_argument("--notes", type=int, action="append", help="vault size (repeatable)")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: note2anki's)")
     parser.add_argument("--keep", type=Path, help="generate vaults here and keep them")
+    parser.add_argument(
+        "--peer", choices=["ankdown"], help="also time ankdown 0.7.1 on the same cue cards (a throwaway venv)"
+    )
     args = parser.parse_args()
     sizes = args.notes or [1000, 10000]
     root = args.keep or Path(tempfile.mkdtemp(prefix="n2a-bench-"))
     root.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-    print("|  notes | build                  |    wall   |  cards/s  | max RSS   | sum RSS   |")
-    print("|-------:|------------------------|----------:|----------:|----------:|----------:|")
+    print("|  notes | build                  |    wall   |    CPU    |  cards/s  | max RSS   | sum RSS   |")
+    print("|-------:|------------------------|----------:|----------:|----------:|----------:|----------:|")
     try:
         for n in sizes:
             runs, checks = bench(root, n, args.jobs)
@@ -159,6 +172,22 @@ def main() -> None:
                 print(r.row(n), flush=True)
             for check in checks:
                 print(f"  same .apkg bytes, {check}")
+            vault = root / f"vault-{n}"
+            floor = floor_cpu(vault)
+            cold = runs[0]
+            print(
+                f"  floor (mistune alone on the text a build parses, one process): {floor:.2f} s CPU; "
+                f"cold build CPU / floor = {cold.cpu / floor:.2f}x (target 2.0x)"
+            )
+            if args.peer == "ankdown":
+                exe = peer.install(root)
+                folder = root / f"ankdown-{n}"
+                count = peer.ankdown_vault(vault, folder)
+                wall, cpu = peer.time_ankdown(exe, folder, root / "ankdown.apkg")
+                print(
+                    f"  ankdown 0.7.1, {count:,} cue cards only: {wall:.2f} s wall, {cpu:.2f} s CPU; "
+                    f"note2anki cold / ankdown wall = {cold.seconds / wall:.2f}x"
+                )
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
