@@ -54,13 +54,18 @@ def student_collection(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     col = Collection(str(path))
     try:
-        note = col.new_note(col.models.by_name("Basic"))
-        note["Front"], note["Back"] = "내가 만든 카드", "손으로 쓴 답"
-        col.add_note(note, col.decks.id("내 단어장"))
-        review(col, note.cards()[0].id)
+        own_note(col, "내가 만든 카드", "손으로 쓴 답", "내 단어장")
     finally:
         col.close()
     return path
+
+
+def own_note(col: Collection, front: str, back: str, deck: str) -> None:
+    """A note the student made by hand, studied once."""
+    note = col.new_note(col.models.by_name("Basic"))
+    note["Front"], note["Back"] = front, back
+    col.add_note(note, col.decks.id(deck))
+    review(col, note.cards()[0].id)
 
 
 def review(col: Collection, cid: int) -> None:

@@ -20,7 +20,7 @@ from anki.sync_pb2 import SyncCollectionResponse
 from click.testing import CliRunner
 
 from note2anki.cli import cli
-from tests.test_sync import NET, PNG, review, write
+from tests.test_sync import NET, PNG, own_note, review, write
 
 USER, PASSWORD = "student", "correct horse"
 
@@ -135,10 +135,7 @@ def phone(tmp_path: Path, server: SyncServer) -> Phone:
     p = Phone(tmp_path / "phone", server)
     col = p.open()
     try:
-        note = col.new_note(col.models.by_name("Basic"))
-        note["Front"], note["Back"] = "폰에서 만든 카드", "내 답"
-        col.add_note(note, col.decks.id("폰 단어장"))
-        review(col, note.cards()[0].id)
+        own_note(col, "폰에서 만든 카드", "내 답", "폰 단어장")
     finally:
         col.close()
     p.sync(upload_if_asked=True)

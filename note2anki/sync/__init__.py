@@ -10,14 +10,16 @@ only when a sync runs, so `build` stays light.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from note2anki.config import Workspace
 from note2anki.model import BuildResult
 from note2anki.pipeline import Progress, run
-from note2anki.sync.deck import read_deck
+from note2anki.sync.deck import Deck, read_deck
 from note2anki.sync.local import (
     Plan,
     RemovedCards,
@@ -54,6 +56,18 @@ def vault_key(ws: Workspace) -> str:
     return ws.config.obsidian_vault or ws.vault.resolve().name
 
 
+@contextlib.contextmanager
+def _deck(
+    ws: Workspace, dry_run: bool, progress: Progress | None
+) -> Iterator[tuple[BuildResult, Path, Deck]]:
+    """The vault built into a temporary deck (the state file updated, unless `dry_run`), and what it holds."""
+    need_anki()
+    with tempfile.TemporaryDirectory(prefix="note2anki-sync-") as tmp:
+        apkg = Path(tmp) / "deck.apkg"
+        built = run(ws.vault, ws.config, apkg, progress=progress, record=not dry_run)
+        yield built, apkg, read_deck(apkg)
+
+
 def sync_local(
     ws: Workspace,
     target: Target,
@@ -65,21 +79,16 @@ def sync_local(
 ) -> SyncResult:
     """Build the vault's deck, then put it into the collection at `target` (see local.py). With `dry_run`,
     nothing is written: not the collection, not the state file."""
-    need_anki()
-    with tempfile.TemporaryDirectory(prefix="note2anki-sync-") as tmp:
-        apkg = Path(tmp) / "deck.apkg"
-        built = run(ws.vault, ws.config, apkg, progress=progress, record=not dry_run)
-        deck = read_deck(apkg)
-        with open_collection(target.path) as col:
-            p = plan(col, deck, vault_key(ws), removed)
-            guard(p, removed, force)
-            if dry_run or not changes_anything(p, removed):
-                return SyncResult(built, p, str(target.path), written=False)
-            folder = backup_folder(target.path, target.profile)
-            folder.mkdir(parents=True, exist_ok=True)
-            col.create_backup(backup_folder=str(folder), force=True, wait_for_completion=True)
-            backup = max(folder.glob("backup-*.colpkg"), key=lambda f: f.stat().st_mtime, default=None)
-            apply(col, apkg, deck, p, vault_key(ws), removed)
+    with _deck(ws, dry_run, progress) as (built, apkg, deck), open_collection(target.path) as col:
+        p = plan(col, deck, vault_key(ws), removed)
+        guard(p, removed, force)
+        if dry_run or not changes_anything(p, removed):
+            return SyncResult(built, p, str(target.path), written=False)
+        folder = backup_folder(target.path, target.profile)
+        folder.mkdir(parents=True, exist_ok=True)
+        col.create_backup(backup_folder=str(folder), force=True, wait_for_completion=True)
+        backup = max(folder.glob("backup-*.colpkg"), key=lambda f: f.stat().st_mtime, default=None)
+        apply(col, apkg, deck, p, vault_key(ws), removed)
     return SyncResult(built, p, str(target.path), written=True, backup=backup)
 
 
@@ -93,15 +102,12 @@ def sync_server(
     progress: Progress | None = None,
 ) -> SyncResult:
     """Build the vault's deck, then sync it through AnkiWeb or a self-hosted server (see server.py)."""
-    need_anki()
+    need_anki()  # before the build: without the package there is nothing to sync with
     from anki.sync_pb2 import SyncCollectionResponse as Required
 
     full = (Required.FULL_SYNC, Required.FULL_DOWNLOAD)
     folder = work_dir(ws.vault.resolve())
-    with tempfile.TemporaryDirectory(prefix="note2anki-sync-") as tmp:
-        apkg = Path(tmp) / "deck.apkg"
-        built = run(ws.vault, ws.config, apkg, progress=progress, record=not dry_run)
-        deck = read_deck(apkg)
+    with _deck(ws, dry_run, progress) as (built, apkg, deck):
         col, _ = open_working_copy(folder)
         try:
             client = Client(col, folder, server)

@@ -170,20 +170,17 @@ class Client:
 
     def download(self) -> None:
         """Replace the working copy (never the server's collection) with the server's."""
-        try:
-            self.col.close_for_full_sync()
-            self.col.full_upload_or_download(auth=self.auth, server_usn=self.server_usn, upload=False)
-        except Exception as exc:
-            raise _explain(exc, self.server) from exc
-        finally:
-            self.col.reopen(after_full_sync=True)
+        self._full(upload=False)
         self.downloads += 1
 
     def upload_to_empty_server(self) -> None:
         """The server holds no cards at all (a new account): the working copy becomes its collection."""
+        self._full(upload=True)
+
+    def _full(self, upload: bool) -> None:
         try:
             self.col.close_for_full_sync()
-            self.col.full_upload_or_download(auth=self.auth, server_usn=self.server_usn, upload=True)
+            self.col.full_upload_or_download(auth=self.auth, server_usn=self.server_usn, upload=upload)
         except Exception as exc:
             raise _explain(exc, self.server) from exc
         finally:
