@@ -33,22 +33,27 @@ class _Section:
     blocks: list[Token] = field(default_factory=list)
 
 
-_ATX_LINE = re.compile(r" {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$")
-
-
 def _near_misses(note: ParsedNote, keys: Keys, found: set[str]) -> Iterator[tuple[int, str, str, str]]:
     """(line, heading, role, name) for each heading that looks like a misspelt cue or summary heading, in a
-    note without such a section (`found`: the roles it has)."""
-    fences = FenceTracker()
-    for i, line in enumerate(note.body.split("\n")):
-        if fences.in_code(line) or "#" not in line[:4]:
-            continue
-        m = _ATX_LINE.match(line)
-        if m is None:
-            continue
+    note without such a section (`found`: the roles it has). One regex search finds the heading lines (a
+    note's main notes are most of its bytes); only a candidate is checked against fenced code."""
+    if {CUE, SUMMARY} <= found:
+        return
+    body = note.body
+    for m in _ATX_ANYWHERE.finditer(body):
         miss = keys.near_miss(heading_key(m.group(1)))
-        if miss is not None and miss[0] not in found:
-            yield note.body_line + i, m.group(1).strip(), *miss
+        if miss is None or miss[0] in found:
+            continue
+        index = body.count("\n", 0, m.start())
+        fences, inside = FenceTracker(), False
+        for line in body.split("\n")[: index + 1]:
+            inside = fences.in_code(line)
+        if inside:
+            continue  # the line is inside fenced code
+        yield note.body_line + index, m.group(1).strip(), *miss
+
+
+_ATX_ANYWHERE = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 
 
 def _sections(blocks: tuple[Token, ...], keys: Keys) -> list[_Section]:
