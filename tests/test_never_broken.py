@@ -352,3 +352,26 @@ def test_a_read_only_vault_says_the_deck_was_written(write_vault, tmp_path: Path
         vault.chmod(0o755)
     assert result.exit_code == 1
     assert f"The deck was written ({tmp_path / 'd.apkg'})" in result.stderr
+
+
+def test_a_kept_collection_that_cannot_be_written_is_done_without(
+    write_vault, tmp_path: Path, anki: AnkiCollection
+) -> None:
+    vault = write_vault({"a.md": NOTE.format(q="What is a key?", a="Row id.")})
+    (vault / ".note2anki" / "cache" / "collection.anki2").mkdir(parents=True)  # in the way, unwritable
+    result = CliRunner().invoke(cli, ["build", str(vault), "-o", str(tmp_path / "d.apkg")])
+    assert result.exit_code == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert anki.import_deck(tmp_path / "d.apkg").new == 1
+
+
+def test_a_huge_removal_prints_no_huge_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from note2anki import summary
+    from note2anki.model import RemovedCard
+
+    cards = [RemovedCard(1_700_000_000_000 + i, f"g{i}", "a.md", f"Q{i}?") for i in range(50_000)]
+    summary.report_removed(cards)
+    line = capsys.readouterr().err
+    assert len(line) < 400
+    assert "50,000 cards removed from your notes may still be in Anki" in line
+    assert "`note2anki removed` prints the Anki search that finds them all" in line
