@@ -20,7 +20,7 @@ from anki.sync_pb2 import SyncCollectionResponse
 from click.testing import CliRunner
 
 from note2anki.cli import cli
-from tests.test_sync import NET, PNG, own_note, review, write
+from tests.test_sync import NET, PNG, notes, own_note, review, write
 
 USER, PASSWORD = "student", "correct horse"
 
@@ -107,22 +107,7 @@ class Phone:
             col.close()
 
     def notes(self) -> dict[str, dict[str, object]]:
-        col = self.open()
-        try:
-            out = {}
-            for nid in col.find_notes(""):
-                note = col.get_note(nid)
-                cards = note.cards()
-                out[note.fields[0]] = {
-                    "decks": {col.decks.name(c.did) for c in cards},
-                    "tags": set(note.tags),
-                    "reps": sum(c.reps for c in cards),
-                    "suspended": all(c.queue == -1 for c in cards),
-                    "fields": list(note.fields),
-                }
-            return out
-        finally:
-            col.close()
+        return notes(self.path)
 
     def media(self) -> set[str]:
         folder = Path(str(self.path).replace(".anki2", ".media"))
