@@ -111,6 +111,19 @@ def _similarity(card: RenderedCard, key: str, answer: str, excerpt: str, entry: 
     return (_ratio(entry.key, key) + _ratio(entry.excerpt, excerpt)) / 2
 
 
+def _same(prev: Entry, card: RenderedCard, h: str, changed: int, answer: str, excerpt: str) -> bool:
+    """True when the card's line of the state file would be `prev`'s, field for field."""
+    return (
+        prev.hash == h
+        and prev.changed == changed
+        and prev.path == card.source
+        and prev.kind == card.kind.value
+        and prev.question == card.prompt
+        and prev.answer == answer
+        and prev.excerpt == excerpt
+    )
+
+
 def assign(
     cards: Sequence[RenderedCard],
     old: Sequence[Entry],
@@ -215,17 +228,20 @@ def assign(
             guid, nid = prev.guid, prev.nid
             # strictly newer than before, so Anki's "update if newer" always takes a changed card
             changed_at = prev.changed if prev.hash == h else max(now, prev.changed + 1)
-        entry = Entry(
-            path=card.source,
-            kind=card.kind.value,
-            guid=guid,
-            nid=nid,
-            hash=h,
-            answer=answers[i],
-            changed=changed_at,
-            question=card.prompt,
-            excerpt=excerpts[i],
-        )
+        if prev is not None and _same(prev, card, h, changed_at, answers[i], excerpts[i]):
+            entry = prev  # an unchanged card: its line as it was (a big vault's state is 100k of them)
+        else:
+            entry = Entry(
+                path=card.source,
+                kind=card.kind.value,
+                guid=guid,
+                nid=nid,
+                hash=h,
+                answer=answers[i],
+                changed=changed_at,
+                question=card.prompt,
+                excerpt=excerpts[i],
+            )
         entries.append(entry)
         notes.append(DeckNote(card=card, guid=guid, nid=nid, mod=changed_at))
         if prev is None:

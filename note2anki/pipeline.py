@@ -189,7 +189,9 @@ def _whole(job: Job, sources: Sources, last: LastBuild | None) -> BuildResult:
     cards = [c for r in results for c in r.cards]
     unreadable = [s.rel for s, r in zip(vault.notes, results, strict=True) if not r.readable]
     old_bytes = state.read_bytes(job.state_path)
-    old, fixes = state.repair(state.parse_state(old_bytes, job.state_path), job.state_path)
+    known = {s: s for c in cards for s in (c.prompt, c.excerpt, c.content_hash, c.answer_hash)}
+    old, fixes = state.repair(state.parse_state(old_bytes, job.state_path, known), job.state_path)
+    del known
     # a checkout with `core.autocrlf` has CRLF line ends: the same state
     old_digest = bytes_sha(old_bytes.replace(b"\r\n", b"\n") or state.format_state([]))
     as_written = bytes_sha(old_bytes) if old_bytes else ""
@@ -199,9 +201,8 @@ def _whole(job: Job, sources: Sources, last: LastBuild | None) -> BuildResult:
         cards, old, int(build_time()), keep_paths=unreadable, revivable=removed_list.load(vault.root)
     )
     del old
-    data = state.format_state(entries)
-    del entries
-    digest = bytes_sha(data)
+    # The state file's bytes are made only once the deck is written: a big vault's are tens of megabytes.
+    digest = state.state_digest(entries)
     if job.frozen and digest != old_digest:
         raise FrozenStateError(frozen_message(job.state_path, report))
     if last is not None:
@@ -215,15 +216,15 @@ def _whole(job: Job, sources: Sources, last: LastBuild | None) -> BuildResult:
         keep = last.collection if kept and last is not None else None
         write_apkg(group, path, keep=keep, work_root=job.work)
         outputs.append(path)
-    # the file on disk is given as `data` when it holds exactly that, so that it is neither read nor written
-    current = data if as_written == digest else b""
-    changed_state = (
-        write_state(job.state_path, data, current, outputs) if job.record else digest != old_digest
-    )
+    if as_written == digest or not job.record:  # the file on disk is already this build's state
+        changed_state = digest != old_digest
+    else:
+        changed_state = write_state(job.state_path, state.format_state(entries), b"", outputs)
+    del entries
     records = note_records(vault, sources, results, notes, range(len(vault.notes)))
     totals = Totals.of(records)
     if last is not None:
-        last.save({rel: r.to_json() for rel, r in records.items()}, totals, data, outputs, kept=kept)
+        last.save({rel: r.to_json() for rel, r in records.items()}, totals, digest, outputs, kept=kept)
     result = from_totals(vault, totals, outputs)
     return dataclasses.replace(
         result,

@@ -6,6 +6,7 @@ a git merge can do to it. How cards get their identity from it is identity.py.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import re
@@ -38,10 +39,15 @@ def read_bytes(path: Path) -> bytes:
         raise StateError(f"{path}: cannot read the card state file ({exc.strerror or exc})") from exc
 
 
-def parse_state(data: bytes, path: Path) -> list[Entry]:
-    """Every entry of the state file's bytes (read line by line: the file can be tens of megabytes)."""
+def parse_state(data: bytes, path: Path, known: dict[str, str] | None = None) -> list[Entry]:
+    """Every entry of the state file's bytes (read line by line: the file can be tens of megabytes).
+
+    `known` maps strings the caller already holds (the new cards' questions, excerpts and hashes) to
+    themselves: an unchanged card's entry then shares them instead of holding a second copy (a big vault's
+    state is a hundred thousand entries)."""
     entries = []
     shared: dict[str, str] = {}  # a note's cards share one copy of its path, all cards one of each kind
+    known = known or {}
     for number, line in enumerate(io.BytesIO(data), 1):  # one line at a time, no list of them
         if not line.strip() or line.startswith(b"#"):
             continue
@@ -51,6 +57,11 @@ def parse_state(data: bytes, path: Path) -> list[Entry]:
                 value = fields.get(name) if isinstance(fields, dict) else None
                 if isinstance(value, str):
                     fields[name] = shared.setdefault(value, value)
+            if known:
+                for name in ("question", "excerpt", "hash", "answer"):
+                    value = fields.get(name)
+                    if isinstance(value, str):
+                        fields[name] = known.get(value, value)
             entries.append(Entry(**fields))
         except (ValueError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
             hint = (
@@ -131,6 +142,15 @@ def format_state(entries: Iterable[Entry]) -> bytes:
     for e in sorted(entries):
         out.write(_line(e))
     return out.getvalue()
+
+
+def state_digest(entries: Iterable[Entry]) -> str:
+    """sha256 of `format_state(entries)`, without holding its bytes (tens of megabytes in a big vault) while
+    the deck is written."""
+    h = hashlib.sha256(_HEADER.encode())
+    for e in sorted(entries):
+        h.update(_line(e))
+    return h.hexdigest()
 
 
 _PATH_AT = len(b'{"path": ')

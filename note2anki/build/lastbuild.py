@@ -232,7 +232,7 @@ class LastBuild:
         self,
         raw: dict[str, dict[str, Any]],
         totals: Totals,
-        state: bytes,
+        state_sha: str,
         outputs: Iterable[Path],
         kept: bool,
     ) -> None:
@@ -244,7 +244,7 @@ class LastBuild:
             **self.header,
             "notes": raw,
             "totals": totals.to_json(),
-            "state": bytes_sha(state),
+            "state": state_sha,
             "outputs": [[str(p), _sha(p)] for p in outputs],
             "collection": stamp(self.collection) if kept else "",
             "attachments": attachments_digest(self.vault),

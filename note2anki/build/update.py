@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from note2anki import identity, state
 from note2anki.build import removed as removed_list
 from note2anki.build.job import Job, from_totals, frozen_message, remember_removed, write_state
-from note2anki.build.lastbuild import LastBuild, Manifest, note_records
+from note2anki.build.lastbuild import LastBuild, Manifest, bytes_sha, note_records
 from note2anki.build.notes import Sources
 from note2anki.errors import FrozenStateError
 from note2anki.export import build_time, card_ids, finish_apkg, update_collection
@@ -86,7 +86,7 @@ def update(
             job.store.prune()
         deck.result()  # its error, if any, is this build's
     changed_state = write_state(job.state_path, data, old_bytes, [job.out])
-    last.save(raw, totals, data, [job.out], kept=True)
+    last.save(raw, totals, bytes_sha(data), [job.out], kept=True)
     return dataclasses.replace(
         from_totals(vault, totals, [job.out]),
         report=report,
