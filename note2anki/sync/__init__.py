@@ -108,7 +108,7 @@ def sync_server(
     full = (Required.FULL_SYNC, Required.FULL_DOWNLOAD)
     folder = work_dir(ws.vault.resolve())
     with _deck(ws, dry_run, progress) as (built, apkg, deck):
-        col, _ = open_working_copy(folder)
+        col = open_working_copy(folder)
         try:
             client = Client(col, folder, server)
             client.login()

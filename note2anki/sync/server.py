@@ -103,15 +103,14 @@ def _explain(exc: Exception, server: Server) -> SyncFailed:
     return SyncFailed(f"syncing with {server.shown} failed: {first}")
 
 
-def open_working_copy(folder: Path) -> tuple[Any, bool]:
-    """The working copy, and whether it is new (missing, or damaged and replaced: it is then downloaded)."""
+def open_working_copy(folder: Path) -> Any:
+    """The working copy; a missing or damaged one starts empty (the first sync then downloads it)."""
     from anki.collection import Collection
     from anki.errors import DBError
 
     path = folder / COLLECTION
-    fresh = not path.is_file()
     try:
-        return Collection(str(path)), fresh
+        return Collection(str(path))
     except DBError as exc:
         if "already open" in str(exc):
             raise SyncFailed(f"another note2anki sync of this vault is running ({path} is open)") from exc
@@ -120,7 +119,7 @@ def open_working_copy(folder: Path) -> tuple[Any, bool]:
             shutil.rmtree(leftover, ignore_errors=True)
         else:
             leftover.unlink(missing_ok=True)
-    return Collection(str(path)), True
+    return Collection(str(path))
 
 
 class Client:
@@ -129,7 +128,6 @@ class Client:
     def __init__(self, col: Any, folder: Path, server: Server) -> None:
         self.col, self.folder, self.server = col, folder, server
         self.auth: Any = None
-        self.downloads = 0
 
     def login(self) -> None:
         from anki.sync_pb2 import SyncAuth
@@ -171,7 +169,6 @@ class Client:
     def download(self) -> None:
         """Replace the working copy (never the server's collection) with the server's."""
         self._full(upload=False)
-        self.downloads += 1
 
     def upload_to_empty_server(self) -> None:
         """The server holds no cards at all (a new account): the working copy becomes its collection."""
