@@ -17,6 +17,7 @@ CUE, SUMMARY, OTHER = "cue", "summary", "other"
 CARD_ROLES = frozenset({CUE, SUMMARY})
 
 
+@functools.lru_cache(maxsize=4096)  # a vault's headings and labels repeat from note to note
 def heading_key(text: str) -> str:
     """Compare headings and labels loosely: `### ✅ **핵심 요약** ` and `핵심요약` have the same key.
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, cast
 
 import mistune
@@ -126,15 +126,24 @@ def walk(tokens: Iterable[Token]) -> Iterator[Token]:
         yield from walk(children(tok))
 
 
-def map_tokens(tokens: Iterable[Token], fn: Callable[[Token], Token]) -> list[Token]:
-    """A copy of the token tree with `fn` applied to every token, children first."""
-    out = []
-    for tok in tokens:
-        new = dict(tok)
-        if isinstance(tok.get("children"), list):
-            new["children"] = map_tokens(tok["children"], fn)
-        out.append(fn(new))
-    return out
+def map_tokens(tokens: Sequence[Token], fn: Callable[[Token], Token]) -> Sequence[Token]:
+    """The token tree with `fn` applied to every token, children first. `fn` returns its token unchanged or
+    a new one (it never changes a token in place); only the tokens on the way to a changed one are copied,
+    so a tree `fn` leaves alone is returned as it is, and no token of `tokens` is ever modified."""
+    out: list[Token] | None = None
+    for i, tok in enumerate(tokens):
+        new = tok
+        kids = tok.get("children")
+        if isinstance(kids, list):
+            mapped = map_tokens(kids, fn)
+            if mapped is not kids:
+                new = {**tok, "children": mapped}
+        new = fn(new)
+        if new is not tok and out is None:
+            out = list(tokens[:i])
+        if out is not None:
+            out.append(new)
+    return tokens if out is None else out
 
 
 class Lines:

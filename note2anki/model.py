@@ -163,7 +163,7 @@ class RenderedCard:
     tags: tuple[str, ...]  # normalised: NFC, no whitespace
     subject: str | None  # for `build --split subject`
     media: tuple[MediaFile, ...]
-    # identity material for the state file, computed once where the card is rendered (render.digests)
+    # identity material for the state file, made once with the card (render.identity_material)
     content_hash: str = ""  # fields, tags, deck: what decides that the card changed
     answer_hash: str = ""  # the answer alone: recognises a reworded question
     excerpt: str = ""  # the start of the answer as plain text

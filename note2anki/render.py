@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import html
@@ -10,7 +9,7 @@ import json
 import re
 import string
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 from urllib.parse import quote, unquote, urlsplit
 
@@ -227,7 +226,7 @@ class _Renderer:
             return alt
         return {**tok, "attrs": {**tok["attrs"], "url": name}}
 
-    def html(self, tokens: Iterable[Token]) -> str:
+    def html(self, tokens: Sequence[Token]) -> str:
         html = md.to_html(md.map_tokens(tokens, self._token), self.breaks)
         return sanitize(html, self.remote_images).strip()
 
@@ -329,17 +328,23 @@ def _digest(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()[:20]
 
 
-def digests(card: RenderedCard) -> RenderedCard:
-    """The card with its identity material filled in (see RenderedCard). The vault name in `obsidian://`
-    links does not count as content: it is the checkout's folder name by default, and a clone under another
-    name (a CI runner) must not change the state file."""
-    fields = [_VAULT_PARAM.sub(r"\1", f) for f in card.fields]
-    return dataclasses.replace(
-        card,
-        content_hash=_digest(card.kind.value, fields, card.tags, card.deck),
-        answer_hash=_digest(card.answer),
-        excerpt=html_to_text(card.answer)[:EXCERPT],
-    )
+def identity_material(
+    kind: CardKind, fields: tuple[str, ...], deck: str, tags: tuple[str, ...]
+) -> dict[str, str]:
+    """A card's identity material (see RenderedCard): the hashes of its content and of its answer, and the
+    start of its answer. The vault name in `obsidian://` links does not count as content: it is the
+    checkout's folder name by default, and a clone under another name (a CI runner) must not change the
+    state file."""
+    answer = fields[0 if kind is CardKind.CLOZE else 1]
+    return {
+        "content_hash": _digest(kind.value, [_without_vault(f) for f in fields], tags, deck),
+        "answer_hash": _digest(answer),
+        "excerpt": html_to_text(answer)[:EXCERPT],
+    }
+
+
+def _without_vault(field: str) -> str:
+    return _VAULT_PARAM.sub(r"\1", field) if "obsidian://open?vault=" in field else field
 
 
 def render(
@@ -356,15 +361,18 @@ def render(
         vault.settings.breaks,
     )
     meta = card.note.meta
+    fields = tuple(clean_text(f) for f in r.fields())
+    deck, card_tags = deck_name(meta, config, vault), tags(meta, config)
     rendered = RenderedCard(
         kind=card.kind,
         source=card.note.source.rel,
         line=card.line,
         prompt=clean_text(card.prompt),
-        fields=tuple(clean_text(f) for f in r.fields()),
-        deck=deck_name(meta, config, vault),
-        tags=tags(meta, config),
+        fields=fields,
+        deck=deck,
+        tags=card_tags,
         subject=meta.subject,
         media=tuple(sorted(r.media.values(), key=lambda m: m.name)),
+        **identity_material(card.kind, fields, deck, card_tags),  # made once, with the card
     )
-    return digests(rendered), r.diagnostics
+    return rendered, r.diagnostics
