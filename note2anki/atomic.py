@@ -29,30 +29,61 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~_UMASK
 
 
-@contextlib.contextmanager
-def atomic_write(path: Path, durable: bool = True, tmp_dir: Path | None = None) -> Iterator[BinaryIO]:
-    """Yield a binary file in `tmp_dir` (default: `path`'s folder; it must be on the same file system);
-    on success it replaces `path`, on any failure it is removed and `path` is left as it was. OSError
+class Staged:
+    """A new version of `path`, written into a temporary file (in `tmp_dir`, default `path`'s folder; it
+    must be on the same file system) through `.file`, and put in place by `commit()`. Left uncommitted (an
+    error, or the caller's choice), the temporary file is removed and `path` is left as it was. OSError
     propagates for the caller to explain. `durable=False` skips the flush to disk (for cache files, which
     are checked when read and cheap to lose). A build killed mid-write (no chance to clean up) leaves only
-    its temporary file, which the next durable write of `path` removes."""
-    folder = tmp_dir or path.parent
-    prefix = f".{path.name[:_NAME_IN_TEMP]}."
-    if durable:
-        _remove_stale(folder, prefix)
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            if durable:
-                os.fsync(f.fileno())
+    its temporary file, which the next durable write of `path` removes.
+
+    Written and committed at once, it is `atomic_write`; with work between the two, the slow part (writing)
+    overlaps that work and only the rename waits for it (the state file is put in place after its deck)."""
+
+    def __init__(self, path: Path, durable: bool = True, tmp_dir: Path | None = None) -> None:
+        folder = tmp_dir or path.parent
+        prefix = f".{path.name[:_NAME_IN_TEMP]}."
+        if durable:
+            _remove_stale(folder, prefix)
+        fd, self.tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
+        self.path, self.durable, self.done = path, durable, False
+        self.file: BinaryIO = os.fdopen(fd, "wb")
+
+    def close(self) -> None:
+        """The temporary file complete (and on disk): what `commit` will put in place."""
+        if self.file.closed:
+            return
+        try:
+            self.file.flush()
+            if self.durable:
+                os.fsync(self.file.fileno())
+        finally:
+            self.file.close()
         with contextlib.suppress(OSError):  # mkstemp makes files only the owner can read
-            os.chmod(tmp, _mode_for(path))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            os.chmod(self.tmp, _mode_for(self.path))
+
+    def commit(self) -> None:
+        self.close()
+        os.replace(self.tmp, self.path)
+        self.done = True
+
+    def __enter__(self) -> Staged:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.done:
+            with contextlib.suppress(OSError):
+                self.file.close()
+            Path(self.tmp).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path, durable: bool = True, tmp_dir: Path | None = None) -> Iterator[BinaryIO]:
+    """Yield a binary file; on success it replaces `path`, on any failure it is removed and `path` is left
+    as it was (see Staged)."""
+    with Staged(path, durable, tmp_dir) as staged:
+        yield staged.file
+        staged.commit()
 
 
 def _remove_stale(folder: Path, prefix: str) -> None:

@@ -5,17 +5,18 @@ a git merge can do to it. How cards get their identity from it is identity.py.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
 import json
 import re
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from note2anki.atomic import atomic_write
+from note2anki.atomic import Staged
 from note2anki.errors import NotSorted, StateError
 from note2anki.model import Entry
 
@@ -264,16 +265,44 @@ def splice_state(partial: Partial, entries: Iterable[Entry]) -> bytes:
 def write_state(path: Path, data: bytes, current: bytes | None = None, tmp_dir: Path | None = None) -> bool:
     """Write atomically (temporary file + rename); returns False when the file already holds `data`
     (`current`, when the caller has just read it)."""
+    with stage_state(path, data, current, tmp_dir) as commit:
+        return commit()
+
+
+def _cannot_write(path: Path, exc: OSError) -> StateError:
+    return StateError(f"{path}: cannot write the card state file ({exc.strerror or exc})")
+
+
+@contextlib.contextmanager
+def stage_state(
+    path: Path, data: bytes, current: bytes | None = None, tmp_dir: Path | None = None
+) -> Iterator[Callable[[], bool]]:
+    """`write_state` in two steps: the new file is written (and flushed to disk) on entry, and put in place
+    by the function yielded, which returns what `write_state` does; not called, `path` is left as it was."""
     try:
         if current is None and path.exists():
             current = path.read_bytes()
-        if current == data:
-            return False
     except OSError:
         pass
+    if current == data:
+        yield lambda: False
+        return
     try:
-        with atomic_write(path, tmp_dir=tmp_dir) as f:
-            f.write(data)
+        staged = Staged(path, tmp_dir=tmp_dir)
     except OSError as exc:
-        raise StateError(f"{path}: cannot write the card state file ({exc.strerror or exc})") from exc
-    return True
+        raise _cannot_write(path, exc) from exc
+    with staged:
+        try:
+            staged.file.write(data)
+            staged.close()
+        except OSError as exc:
+            raise _cannot_write(path, exc) from exc
+
+        def commit() -> bool:
+            try:
+                staged.commit()
+            except OSError as exc:
+                raise _cannot_write(path, exc) from exc
+            return True
+
+        yield commit

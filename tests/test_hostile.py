@@ -591,9 +591,8 @@ def test_split_decks_from_hostile_subjects_stay_in_the_output_folder(vault: Path
 
 KILLER = """
 import os, signal, sys
-import note2anki.atomic, note2anki.export, note2anki.state
+import note2anki.atomic, note2anki.state
 target, after = sys.argv[1], int(sys.argv[2])
-real = note2anki.atomic.atomic_write
 
 class Dying:
     def __init__(self, f): self.f, self.n = f, 0
@@ -605,13 +604,13 @@ class Dying:
         return self.f.write(data)
     def __getattr__(self, name): return getattr(self.f, name)
 
-import contextlib
-@contextlib.contextmanager
-def atomic_write(path, *args, **kwargs):
-    with real(path, *args, **kwargs) as f:
-        yield Dying(f) if path.name == target else f
+class DyingStaged(note2anki.atomic.Staged):  # every file note2anki writes atomically goes through Staged
+    def __init__(self, path, *args, **kwargs):
+        super().__init__(path, *args, **kwargs)
+        if path.name == target:
+            self.file = Dying(self.file)
 
-note2anki.export.atomic_write = note2anki.state.atomic_write = atomic_write
+note2anki.atomic.Staged = note2anki.state.Staged = DyingStaged
 from note2anki.cli import cli
 from note2anki.state import parse_state
 cli(sys.argv[3:])

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,12 +81,23 @@ def remember_removed(vault: Vault, report: Report) -> tuple[RemovedCard, ...]:
 
 def write_state(path: Path, data: bytes, current: bytes, decks: Sequence[Path]) -> bool:
     """The state file, written after the decks; when it cannot be, the message says the decks were."""
+    with stage_state(path, data, current, decks) as commit:
+        return commit()
+
+
+@contextlib.contextmanager
+def stage_state(
+    path: Path, data: bytes, current: bytes, decks: Sequence[Path]
+) -> Iterator[Callable[[], bool]]:
+    """`write_state` in two steps (see state.stage_state): the file is written on entry, while `decks` are
+    still being written; the function yielded puts it in place once they are."""
     try:
-        try:
-            tmp_dir: Path | None = private_dir(path.parent, "tmp")  # a killed build leaves nothing in sight
-        except OSError:
-            tmp_dir = None
-        return state.write_state(path, data, current, tmp_dir)
+        tmp_dir: Path | None = private_dir(path.parent, "tmp")  # a killed build leaves nothing in sight
+    except OSError:
+        tmp_dir = None
+    try:
+        with state.stage_state(path, data, current, tmp_dir) as commit:
+            yield commit
     except StateError as exc:
         written = ", ".join(str(d) for d in decks)
         raise StateError(

@@ -237,6 +237,12 @@ class LastBuild:
         kept: bool,
     ) -> None:
         """Record this build; `raw` holds every note's record (NoteRecord.to_json) in vault order."""
+        self.prepare(raw, totals, state_sha, kept).save(outputs)
+
+    def prepare(self, raw: dict[str, dict[str, Any]], totals: Totals, state_sha: str, kept: bool) -> Record:
+        """`save` in two steps: everything but the decks' digests is encoded now (most of the work, done
+        while a deck is still being written), and `.save(outputs)` writes the record once they are done.
+        The kept collection must be as this build leaves it."""
         images: dict[str, str] = {}
         for rel, _ in totals.media:
             images[rel] = stamp(self.vault.root / rel)
@@ -245,21 +251,32 @@ class LastBuild:
             "notes": raw,
             "totals": totals.to_json(),
             "state": state_sha,
-            "outputs": [[str(p), _sha(p)] for p in outputs],
             "collection": stamp(self.collection) if kept else "",
             "attachments": attachments_digest(self.vault),
             "images": images,
         }
-        try:
-            private_dir(self.vault.root, "cache")
-            with atomic_write(self.path, durable=False) as f:
-                f.write(json.dumps(data, ensure_ascii=False).encode())
-        except OSError:
-            pass
+        return Record(self, json.dumps(data, ensure_ascii=False))
 
     def forget(self) -> None:
         with contextlib.suppress(OSError):
             self.path.unlink()
+
+
+class Record:
+    """A last-build record with everything in it but the decks it wrote (see LastBuild.prepare)."""
+
+    def __init__(self, last: LastBuild, encoded: str) -> None:
+        self.last, self.encoded = last, encoded
+
+    def save(self, outputs: Iterable[Path]) -> None:
+        decks = json.dumps([[str(p), _sha(p)] for p in outputs], ensure_ascii=False)
+        text = f'{self.encoded[:-1]}, "outputs": {decks}}}'  # the encoded object, one key more
+        try:
+            private_dir(self.last.vault.root, "cache")
+            with atomic_write(self.last.path, durable=False) as f:
+                f.write(text.encode())
+        except OSError:
+            pass
 
 
 def attachments_digest(vault: Vault) -> str:

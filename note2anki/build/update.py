@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from note2anki import identity, state
 from note2anki.build import removed as removed_list
-from note2anki.build.job import Job, from_totals, frozen_message, remember_removed, write_state
+from note2anki.build.job import Job, from_totals, frozen_message, remember_removed, stage_state
 from note2anki.build.lastbuild import LastBuild, Manifest, bytes_sha, note_records
 from note2anki.build.notes import Sources
-from note2anki.errors import FrozenStateError
+from note2anki.errors import FrozenStateError, StateError
 from note2anki.export import build_time, card_ids, finish_apkg, update_collection
 from note2anki.model import BuildResult, CardKind, MediaFile
 
@@ -74,7 +74,8 @@ def update(
         ids=card_ids(nids, totals.multi),
     )
     media = [MediaFile(vault.root / rel, name) for rel, name in totals.media]
-    # Rebuilding and zipping the collection (SQLite and zlib release the GIL) overlaps the bookkeeping below.
+    # Rebuilding and zipping the collection (SQLite and zlib release the GIL) overlaps the bookkeeping below:
+    # the state file and the last build's record are written meanwhile, and put in place once the deck is.
     with ThreadPoolExecutor(1) as pool:
         deck = pool.submit(finish_apkg, last.collection, media, job.out, job.work)
         raw = {
@@ -84,9 +85,15 @@ def update(
         if job.store is not None:
             job.store.used.update(str(r["key"]) for r in raw.values())
             job.store.prune()
-        deck.result()  # its error, if any, is this build's
-    changed_state = write_state(job.state_path, data, old_bytes, [job.out])
-    last.save(raw, totals, bytes_sha(data), [job.out], kept=True)
+        pending = last.prepare(raw, totals, bytes_sha(data), kept=True)
+        try:
+            with stage_state(job.state_path, data, old_bytes, [job.out]) as commit:
+                deck.result()  # its error, if any, is this build's
+                changed_state = commit()
+        except StateError:
+            deck.result()  # a deck that failed is the error to report
+            raise
+    pending.save([job.out])
     return dataclasses.replace(
         from_totals(vault, totals, [job.out]),
         report=report,
