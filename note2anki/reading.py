@@ -57,7 +57,13 @@ def read_note(source: SourceFile, max_bytes: int) -> bytes | Diagnostic:
                     "this is not a regular file (a named pipe, a device or a socket) and is not read; "
                     "remove it or rename it so that it does not end in .md",
                 )
-            data = f.read(max_bytes + 1) if info.st_size <= max_bytes else b""
+            data = b""
+            if info.st_size <= max_bytes:
+                # what the size says, and one byte more to see a file that grew meanwhile (asking for
+                # the limit itself would allocate that much for every note)
+                data = f.read(info.st_size + 1)
+                if len(data) > info.st_size:
+                    data += f.read(max_bytes + 1 - len(data))
             if info.st_size <= max_bytes and len(data) <= max_bytes:
                 return data
             size = max(info.st_size, len(data)) / 1_000_000
