@@ -53,8 +53,9 @@ def update(
         taken_nids=partial.nids,
         revivable=removed_list.load(vault.root),
     )
-    data = state.splice_state(partial, entries)
-    if job.frozen and data != old_bytes:
+    # the new state file; unless it is to be checked first (--frozen), made while the deck is written
+    data = state.splice_state(partial, entries) if job.frozen else None
+    if data is not None and data != old_bytes:
         raise FrozenStateError(frozen_message(job.state_path, report))
     totals = manifest.totals
     for rel in paths:
@@ -78,6 +79,8 @@ def update(
     # the state file and the last build's record are written meanwhile, and put in place once the deck is.
     with ThreadPoolExecutor(1) as pool:
         deck = pool.submit(finish_apkg, last.collection, media, job.out, job.work)
+        if data is None:
+            data = state.splice_state(partial, entries)
         raw = {
             s.rel: fresh_records[s.rel].to_json() if s.rel in fresh_records else manifest.raw[s.rel]
             for s in vault.notes
