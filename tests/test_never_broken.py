@@ -375,3 +375,85 @@ def test_a_huge_removal_prints_no_huge_line(capsys: pytest.CaptureFixture[str]) 
     assert len(line) < 400
     assert "50,000 cards removed from your notes may still be in Anki" in line
     assert "`note2anki removed` prints the Anki search that finds them all" in line
+
+
+def _edited_vault(write_vault, tmp_path: Path) -> tuple[Path, Path, bytes, bytes]:
+    """A vault built once (with its kept collection) and then edited: the next build is incremental.
+    Returns the vault, the deck, and the deck's and the lock's bytes as the first build left them."""
+    vault = write_vault(
+        {
+            "keys.md": NOTE.format(q="What is a key?", a="Row id."),
+            "index.md": NOTE.format(q="What is an index?", a="A sorted copy."),
+        }
+    )
+    out = tmp_path / "d.apkg"
+    first = CliRunner().invoke(cli, ["build", str(vault), "-o", str(out)])
+    assert first.exit_code == 0, first.stderr
+    assert (vault / ".note2anki/cache/collection.anki2").is_file()
+    before = out.read_bytes(), (vault / "note2anki.lock").read_bytes()
+    (vault / "keys.md").write_text(NOTE.format(q="What is a foreign key?", a="A row id of another table."))
+    return vault, out, *before
+
+
+def _no_scratch_left(vault: Path) -> None:
+    assert not [p.name for p in (vault / ".note2anki" / "tmp").iterdir() if p.suffix == ".tmp"]
+
+
+def test_an_incremental_deck_that_fails_leaves_lock_and_deck_as_they_were(
+    write_vault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state file is written while the deck is zipped, but put in place only once the deck is: a deck
+    that fails (a full disk) leaves both files as the last build did, and the next build does it all."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767000000")
+    vault, out, deck, lock = _edited_vault(write_vault, tmp_path)
+    import note2anki.export
+
+    real = note2anki.export._add
+
+    def full_disk(zf: object, name: str, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(note2anki.export, "_add", full_disk)
+    failed = CliRunner().invoke(cli, ["build", str(vault), "-o", str(out)])
+    assert failed.exit_code == 1 and "No space left on device" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert out.read_bytes() == deck and (vault / "note2anki.lock").read_bytes() == lock
+    _no_scratch_left(vault)
+
+    monkeypatch.setattr(note2anki.export, "_add", real)
+    again = CliRunner().invoke(cli, ["build", str(vault), "-o", str(out)])
+    assert again.exit_code == 0, again.stderr
+    assert "1 added" in again.stderr and "1 removed" in again.stderr  # the change is not lost
+    assert imported(out, tmp_path / "anki") == 2
+
+
+def test_an_incremental_lock_that_cannot_be_written_says_the_deck_was(
+    write_vault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767000000")
+    vault, out, deck, lock = _edited_vault(write_vault, tmp_path)
+    import note2anki.atomic
+
+    real = note2anki.atomic.Staged
+
+    class Refused(real):  # type: ignore[misc,valid-type]
+        def __init__(self, path: Path, *args: object, **kwargs: object) -> None:
+            if path.name == "note2anki.lock":
+                raise OSError(28, "No space left on device")
+            super().__init__(path, *args, **kwargs)
+
+    monkeypatch.setattr(note2anki.atomic, "Staged", Refused)
+    monkeypatch.setattr("note2anki.state.Staged", Refused)
+    failed = CliRunner().invoke(cli, ["build", str(vault), "-o", str(out)])
+    assert failed.exit_code == 1
+    assert f"The deck was written ({out})" in failed.stderr and "No space left on device" in failed.stderr
+    assert out.read_bytes() != deck and (vault / "note2anki.lock").read_bytes() == lock
+    assert imported(out, tmp_path / "anki") == 2  # the new deck is whole
+    _no_scratch_left(vault)
+
+    monkeypatch.undo()
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767000000")
+    again = CliRunner().invoke(cli, ["build", str(vault), "-o", str(out)])
+    assert again.exit_code == 0, again.stderr
+    assert "1 added" in again.stderr  # the lock still has to learn of the new card
+    assert (vault / "note2anki.lock").read_bytes() != lock
