@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -47,13 +49,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[SyncServer]:
+def start_server(base: Path) -> SyncServer:
+    """The sync server of the `anki` package, on 127.0.0.1 and a free port, keeping its data in `base`."""
     port = free_port()
     env = {
         **os.environ,
         "SYNC_USER1": f"{USER}:{PASSWORD}",
-        "SYNC_BASE": str(tmp_path / "server"),
+        "SYNC_BASE": str(base),
         "SYNC_HOST": "127.0.0.1",
         "SYNC_PORT": str(port),
     }
@@ -73,7 +75,12 @@ def server(tmp_path: Path) -> Iterator[SyncServer]:
                 process.kill()
                 pytest.fail("the anki sync server did not start")
             time.sleep(0.1)
-    running = SyncServer(f"http://127.0.0.1:{port}/", tmp_path / "server", process)
+    return SyncServer(f"http://127.0.0.1:{port}/", base, process)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[SyncServer]:
+    running = start_server(tmp_path / "server")
     yield running
     running.stop()
 
@@ -265,3 +272,83 @@ def test_the_workflow_init_ci_writes_syncs_against_the_server(
     assert not (vault / ".note2anki/sync/session.json").exists()  # no key kept on CI
     phone.sync()
     assert len(phone.notes()) == 6
+
+
+def test_a_full_sync_the_phone_forced_is_a_download_never_an_upload(
+    vault: Path, server: SyncServer, phone: Phone
+) -> None:
+    """The student changes the collection's schema on the phone (a note type edited) and uploads it whole:
+    the server then asks note2anki's working copy for a full sync. note2anki downloads, applies the vault
+    again and syncs normally: the phone's change, notes and reviews stay, and the vault's edit arrives."""
+    assert sync(vault, server)[0] == 0
+    phone.sync()
+    col = phone.open()
+    try:
+        col.mod_schema(check=False)  # what editing a note type's fields does
+        own_note(col, "폰에서 바꾼 뒤의 카드", "두 번째 답", "폰 단어장")
+        auth = col.sync_login(USER, PASSWORD, server.endpoint)
+        assert col.sync_collection(auth, True).required == SyncCollectionResponse.FULL_SYNC
+        col.close_for_full_sync()
+        col.full_upload_or_download(auth=auth, server_usn=None, upload=True)
+        col.reopen(after_full_sync=True)
+    finally:
+        col.close()
+    (vault / "Networking/TCP.md").write_text(
+        NET.format(extra="- What does ARP do?\n    - It finds a MAC address.\n"), encoding="utf-8"
+    )
+    code, stderr, _ = sync(vault, server)
+    assert code == 0, stderr
+    assert "1 added, 0 updated, 5 unchanged" in stderr, stderr
+    phone.sync()
+    got = phone.notes()
+    assert got["What does ARP do?"]["tags"] == {"subject::Networking", "textbook::네트워크_첫걸음"}
+    assert got["폰에서 바꾼 뒤의 카드"]["reps"] == 1 and got["폰에서 만든 카드"]["reps"] == 1
+    assert len(got) == 8
+
+
+def test_a_server_that_fails_or_sends_a_collection_too_new_is_one_clear_line(
+    vault: Path, server: SyncServer, phone: Phone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A collection this `anki` cannot read: on the server (which then fails every request, in its own
+    words), or downloaded (a phone on a newer Anki uploaded it: the backend says FileTooNew, as it does
+    for a collection file marked with a future schema, which is what this test hands it)."""
+    assert sync(vault, server)[0] == 0
+    server.stop()
+    good = server.base.parent / "server-copy"
+    shutil.copytree(server.base, good)
+    db = sqlite3.connect(server.collection)
+    try:
+        db.execute("UPDATE col SET ver = 99")  # the schema version of an Anki from the future
+        db.commit()
+    finally:
+        db.close()
+    broken = start_server(server.base)
+    try:
+        code, stderr, _ = sync(vault, broken)
+    finally:
+        broken.stop()
+    assert code == 1 and stderr.startswith(f"Error: {broken.endpoint} would not sync: "), stderr
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1
+
+    from anki.collection import Collection as Backend
+
+    def too_new(col: Backend, *, upload: bool, **_: object) -> None:  # the download, then its opening
+        assert not upload
+        path = Path(col.path)
+        path.unlink()
+        Backend(str(path)).close()
+        with sqlite3.connect(path) as future:
+            future.execute("UPDATE col SET ver = 99")
+        future.close()
+        Backend(str(path))  # raises DBError(... FileTooNew) as after a real download
+
+    monkeypatch.setattr(Backend, "full_upload_or_download", too_new)
+    again = start_server(good)
+    try:
+        shutil.rmtree(vault / ".note2anki")  # a lost working copy: the collection is downloaded
+        code, stderr, _ = sync(vault, again)
+    finally:
+        again.stop()
+    assert code == 1, stderr
+    assert f"Error: the collection on {again.endpoint} was made by a newer version of Anki" in stderr
+    assert "pip install -U anki" in stderr and "Traceback" not in stderr

@@ -92,6 +92,13 @@ def _explain(exc: Exception, server: Server) -> SyncFailed:
     from anki.errors import NetworkError, SyncError, SyncErrorKind
 
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "FileTooNew" in first:  # the backend's words for a collection of a newer schema than it knows
+        from anki.buildinfo import version
+
+        return SyncFailed(
+            f"the collection on {server.shown} was made by a newer version of Anki than the `anki` package "
+            f"note2anki syncs with ({version}); upgrade it (pip install -U anki) and run note2anki again"
+        )
     if isinstance(exc, SyncError) and exc.kind is SyncErrorKind.AUTH:
         return SyncFailed(
             f"{server.shown} refused the login: check ANKI_USERNAME and ANKI_PASSWORD ({first})"
