@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import time
 import zipfile
@@ -14,10 +15,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from note2anki import Config, run
 from note2anki.cli import cli
+from note2anki.model import CardKind
 from note2anki.notetypes import CLOZE_MODEL, CSS, CUE_MODEL, MODEL_MOD, SUMMARY_MODEL
+from note2anki.render import identity_material
 from tests.anki_collection import AnkiCollection
 from tests.conftest import ROOT
 
@@ -353,3 +358,30 @@ def test_cloze_note_keeps_its_reviews_when_a_term_is_added(
     # every review stays with its card
     assert all(reviews(anki, cid) == count for cid, count in answered.items())
     assert anki.card_count() == 1 + 3 + 5  # summary, cloze (3 terms), new note: 4 cue + 1 summary
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+_FIELD = st.one_of(_TEXT, _TEXT.map(lambda t: f'<a href="obsidian://open?vault={t}&file=x">{t}</a>'))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.sampled_from(list(CardKind)),
+    fields=st.lists(_FIELD, min_size=2, max_size=6).map(tuple),
+    deck=_TEXT,
+    tags=st.lists(_TEXT, max_size=3).map(tuple),
+)
+def test_identity_hashes_are_those_of_the_json_text(
+    kind: CardKind, fields: tuple[str, ...], deck: str, tags: tuple[str, ...]
+) -> None:
+    """The lock's hashes are sha256 of `json.dumps(parts, ensure_ascii=False)`: put together by hand for
+    speed, the text must stay exactly that, or every card of every vault would read as changed."""
+
+    def digest(*parts: object) -> str:
+        return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()[:20]
+
+    got = identity_material(kind, fields, deck, tags)
+    without_vault = [re.sub(r"(obsidian://open\?vault=)[^&\"]*", r"\1", f) for f in fields]
+    answer = fields[0 if kind is CardKind.CLOZE else 1]
+    assert got["content_hash"] == digest(kind.value, without_vault, tags, deck)
+    assert got["answer_hash"] == digest(answer)
