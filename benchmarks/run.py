@@ -41,27 +41,6 @@ def floor_cpu(vault: Path) -> float:
     return plain + rendered
 
 
-_SPIN = (
-    "import time\nt = time.process_time()\nx = 0\n"
-    "for i in range(8_000_000): x += i * i\nprint(time.process_time() - t)"
-)
-
-
-def parallel_cost() -> float:
-    """How much more CPU time the same pure-Python work takes on this machine when two processes run at
-    once (as a build's workers do) than when one runs alone: shared cores, caches and clock speed. A build's
-    CPU time / floor is read against it (the floor is measured in one process)."""
-
-    def spin(n: int) -> float:
-        procs = [
-            subprocess.Popen([sys.executable, "-c", _SPIN], stdout=subprocess.PIPE, text=True)
-            for _ in range(n)
-        ]
-        return sum(float(p.communicate()[0]) for p in procs) / n
-
-    return min(spin(2) for _ in range(2)) / min(spin(1) for _ in range(2))
-
-
 @dataclass
 class Run:
     label: str
@@ -205,7 +184,6 @@ def main() -> None:
                 f"cold build CPU / floor = {cold.cpu / floor:.2f}x (target 2.0x); "
                 f"the one-process rebuild: {single.cpu / floor:.2f}x"
             )
-            print(f"  this machine: two processes at once take {parallel_cost():.2f}x the CPU of one alone")
             if args.peer == "ankdown":
                 exe = peer.install(root)
                 folder = root / f"ankdown-{n}"

@@ -360,8 +360,17 @@ _VAULT_LINK = "obsidian://open?vault="
 _json_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
-@functools.lru_cache(maxsize=4096)  # a note's cards share its deck, tags and links
 def _json_shared(text: str) -> str:
+    """The JSON encoding of a string that every card of a note has (its deck, tags, link), made once; a
+    long one (an answer with a link in it) is no one's to share, and is not kept."""
+    return _json_remembered(text) if len(text) <= _SHARED_MAX else _json_string(text)
+
+
+_SHARED_MAX = 500
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_remembered(text: str) -> str:
     return _json_string(text)
 
 
